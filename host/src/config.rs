@@ -1,0 +1,153 @@
+//! Configuration from the environment, with defaults that let
+//! `vaultaris serve` run on a fresh machine with nothing else installed.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Errors in the environment.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable has a value that does not parse.
+    #[error("{name}: {message}")]
+    Invalid {
+        /// Variable name.
+        name: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Server configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `SERVER_HOST` (default `0.0.0.0`).
+    pub host: IpAddr,
+    /// `SERVER_PORT` (default 8080; 0 picks a free port).
+    pub port: u16,
+    /// `EXTERNAL_URL`: the public base URL, no trailing slash (default `http://localhost:<port>`).
+    pub external_url: String,
+    /// `DATABASE_URL`: `postgres://...` or `sqlite://...` (default: `<data dir>/vaultaris.db`).
+    pub database_url: String,
+    /// `DATABASE_MAX_CONNECTIONS` (default 10).
+    pub database_max_connections: u32,
+    /// `VAULTARIS_DATA_DIR` (default `./data`): SQLite file and generated master key.
+    pub data_dir: PathBuf,
+    /// `VAULTARIS_MASTER_KEY`: base64 AES-256 key sealing private keys at rest.
+    pub master_key: Option<String>,
+    /// `ACCESS_TOKEN_LIFETIME` seconds (default 3600).
+    pub access_token_lifetime: i64,
+    /// `REFRESH_TOKEN_LIFETIME` seconds (default 86400).
+    pub refresh_token_lifetime: i64,
+    /// `CORS_ALLOWED_ORIGINS`: comma-separated origins (default none).
+    pub cors_origins: Vec<String>,
+    /// `LOG_LEVEL` / `RUST_LOG` filter (default `info`).
+    pub log_level: String,
+    /// `LOG_FORMAT`: `text` or `json` (default `text`).
+    pub log_json: bool,
+    /// `REQUEST_TIMEOUT` seconds (default 30).
+    pub request_timeout: Duration,
+    /// `LOCKOUT_THRESHOLD`: failed logins before lockout (default 5).
+    pub lockout_threshold: i64,
+    /// `LOCKOUT_DURATION` seconds (default 900).
+    pub lockout_duration: i64,
+    /// `PASSWORD_HASH_CONCURRENCY` (default: number of cores).
+    pub password_hash_concurrency: usize,
+}
+
+fn var(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+            name,
+            message: e.to_string(),
+        }),
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let host = parse("SERVER_HOST", IpAddr::from([0, 0, 0, 0]))?;
+        let port = parse("SERVER_PORT", 8080u16)?;
+        let data_dir = PathBuf::from(var("VAULTARIS_DATA_DIR").unwrap_or_else(|| "data".into()));
+        let external_url = var("EXTERNAL_URL")
+            .unwrap_or_else(|| format!("http://localhost:{port}"))
+            .trim_end_matches('/')
+            .to_string();
+        url::Url::parse(&external_url).map_err(|e| ConfigError::Invalid {
+            name: "EXTERNAL_URL",
+            message: e.to_string(),
+        })?;
+        let database_url = var("DATABASE_URL")
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("vaultaris.db").display()));
+        let positive = |name: &'static str, v: i64| {
+            if v > 0 {
+                Ok(v)
+            } else {
+                Err(ConfigError::Invalid {
+                    name,
+                    message: "must be positive".into(),
+                })
+            }
+        };
+        Ok(Self {
+            host,
+            port,
+            external_url,
+            database_url,
+            database_max_connections: parse("DATABASE_MAX_CONNECTIONS", 10u32)?,
+            data_dir,
+            master_key: var("VAULTARIS_MASTER_KEY"),
+            access_token_lifetime: positive(
+                "ACCESS_TOKEN_LIFETIME",
+                parse("ACCESS_TOKEN_LIFETIME", 3600i64)?,
+            )?,
+            refresh_token_lifetime: positive(
+                "REFRESH_TOKEN_LIFETIME",
+                parse("REFRESH_TOKEN_LIFETIME", 86400i64)?,
+            )?,
+            cors_origins: var("CORS_ALLOWED_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            log_level: var("RUST_LOG")
+                .or_else(|| var("LOG_LEVEL"))
+                .unwrap_or_else(|| "info".into()),
+            log_json: var("LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json")),
+            request_timeout: Duration::from_secs(positive(
+                "REQUEST_TIMEOUT",
+                parse("REQUEST_TIMEOUT", 30i64)?,
+            )? as u64),
+            lockout_threshold: positive("LOCKOUT_THRESHOLD", parse("LOCKOUT_THRESHOLD", 5i64)?)?,
+            lockout_duration: positive("LOCKOUT_DURATION", parse("LOCKOUT_DURATION", 900i64)?)?,
+            password_hash_concurrency: parse(
+                "PASSWORD_HASH_CONCURRENCY",
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
+            )?,
+        })
+    }
+
+    /// The issuer URL of a tenant: the master tenant is the root issuer,
+    /// every other tenant lives under `/t/{slug}`.
+    pub fn issuer_for(&self, slug: &str) -> String {
+        if slug == crate::model::MASTER_TENANT_SLUG {
+            self.external_url.clone()
+        } else {
+            format!("{}/t/{}", self.external_url, slug)
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! HTTP: axum routers (one module per resource), extractors, problem+json,
+//! and the OpenAPI document generated from the handlers.
+
+pub mod applications;
+pub mod audit;
+pub mod clients;
+pub mod extract;
+pub mod groups;
+pub mod health;
+pub mod oauth;
+pub mod problem;
+pub mod roles;
+pub mod setup;
+pub mod tenants;
+pub mod users;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_scalar::{Scalar, Servable};
+
+use crate::context::Ctx;
+use problem::Problem;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Vaultaris", description = "Identity and access management: admin API and OAuth endpoints."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "setup", description = "First-run setup"),
+        (name = "oauth", description = "OAuth 2.0 endpoints per issuer"),
+        (name = "tenants", description = "Tenants"),
+        (name = "users", description = "Users, their roles and effective permissions"),
+        (name = "roles", description = "Roles and composite roles"),
+        (name = "permissions", description = "Permissions (resource:action)"),
+        (name = "groups", description = "Hierarchical groups"),
+        (name = "applications", description = "Applications"),
+        (name = "clients", description = "OAuth clients"),
+        (name = "audit", description = "Hash-chained audit log"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every route with its OpenAPI description.
+pub fn api() -> (Router<Ctx>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::router())
+        .merge(setup::router())
+        .merge(oauth::router())
+        .merge(tenants::router())
+        .merge(users::router())
+        .merge(roles::router())
+        .merge(groups::router())
+        .merge(applications::router())
+        .merge(clients::router())
+        .merge(audit::router())
+        .split_for_parts()
+}
+
+/// The application router, before cross-cutting layers.
+pub fn router(ctx: Ctx) -> Router {
+    let (routes, openapi) = api();
+    let doc = openapi.clone();
+    routes
+        .route(
+            "/api/v1/docs/openapi.json",
+            get(move || async move { axum::Json(doc) }),
+        )
+        .merge(Scalar::with_url("/api/v1/docs", openapi))
+        .fallback(|| async {
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not Found",
+                "no route matches this path",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method Not Allowed",
+                "this path does not accept this method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(ctx)
+}

@@ -1,0 +1,82 @@
+//! OAuth error responses (RFC 6749 §5.2).
+
+use serde::Serialize;
+
+/// An OAuth error: code, description and HTTP status.
+#[derive(Debug, Clone, Serialize, thiserror::Error)]
+#[error("{error}: {error_description}")]
+pub struct OAuthError {
+    /// RFC 6749 error code.
+    pub error: &'static str,
+    /// Human-readable explanation.
+    pub error_description: String,
+    /// HTTP status to answer with.
+    #[serde(skip)]
+    pub status: u16,
+}
+
+impl OAuthError {
+    fn new(error: &'static str, status: u16, d: impl Into<String>) -> Self {
+        Self {
+            error,
+            error_description: d.into(),
+            status,
+        }
+    }
+    /// `invalid_request` (400).
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        Self::new("invalid_request", 400, d)
+    }
+    /// `invalid_client` (401).
+    pub fn invalid_client(d: impl Into<String>) -> Self {
+        Self::new("invalid_client", 401, d)
+    }
+    /// `invalid_grant` (400).
+    pub fn invalid_grant(d: impl Into<String>) -> Self {
+        Self::new("invalid_grant", 400, d)
+    }
+    /// `unauthorized_client` (400).
+    pub fn unauthorized_client(d: impl Into<String>) -> Self {
+        Self::new("unauthorized_client", 400, d)
+    }
+    /// `unsupported_grant_type` (400).
+    pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
+        Self::new("unsupported_grant_type", 400, d)
+    }
+    /// `invalid_scope` (400).
+    pub fn invalid_scope(d: impl Into<String>) -> Self {
+        Self::new("invalid_scope", 400, d)
+    }
+    /// `server_error` (500): logged with detail, answered without.
+    pub fn server_error(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "token endpoint failure");
+        Self::new(
+            "server_error",
+            500,
+            "the server could not process the request",
+        )
+    }
+    /// `temporarily_unavailable` (503).
+    pub fn unavailable() -> Self {
+        Self::new(
+            "temporarily_unavailable",
+            503,
+            "the server is temporarily unavailable",
+        )
+    }
+}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match crate::error::Error::from(e) {
+            crate::error::Error::Unavailable(_) => OAuthError::unavailable(),
+            other => OAuthError::server_error(other),
+        }
+    }
+}
+
+impl From<crate::oauth::keys::KeyError> for OAuthError {
+    fn from(e: crate::oauth::keys::KeyError) -> Self {
+        OAuthError::server_error(e)
+    }
+}

@@ -1,0 +1,115 @@
+//! Verifying access tokens presented to the admin API.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::context::Ctx;
+use crate::crypto::signing::{decode_unverified, verify_jwt};
+use crate::error::Error;
+use crate::model::{MASTER_TENANT_SLUG, Tenant};
+use crate::store::StoreError;
+use crate::time::Timestamp;
+
+/// Allowed clock skew for `nbf`, seconds.
+const LEEWAY: i64 = 30;
+
+/// Who is calling, established from a verified access token.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The tenant that issued the token.
+    pub tenant_id: Uuid,
+    /// The user (or service account) the token was issued to.
+    pub user_id: Uuid,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Whether the subject is a client's service account.
+    pub is_client: bool,
+}
+
+fn unauthorized(m: &str) -> Error {
+    Error::Unauthorized(m.to_string())
+}
+
+/// The tenant whose issuer URL is `iss`, if any.
+async fn tenant_for_issuer(ctx: &Ctx, iss: &str) -> Result<Tenant, Error> {
+    let base = &ctx.config.external_url;
+    let slug = if iss == base {
+        MASTER_TENANT_SLUG
+    } else {
+        iss.strip_prefix(base.as_str())
+            .and_then(|rest| rest.strip_prefix("/t/"))
+            .filter(|s| !s.is_empty() && !s.contains('/'))
+            .ok_or_else(|| unauthorized("token issuer is not this server"))?
+    };
+    match ctx.store.get_tenant_by_slug(slug).await {
+        Ok(t) => Ok(t),
+        Err(StoreError::NotFound) => Err(unauthorized("token issuer is unknown")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Verifies signature, type, issuer, expiry and that the subject is still a
+/// live, enabled user; returns the caller.
+pub async fn verify_access_token(ctx: &Ctx, token: &str) -> Result<Principal, Error> {
+    let (_, unverified, _, _) =
+        decode_unverified(token).map_err(|_| unauthorized("malformed access token"))?;
+    let iss = unverified
+        .get("iss")
+        .and_then(Value::as_str)
+        .ok_or_else(|| unauthorized("token has no issuer"))?;
+    let tenant = tenant_for_issuer(ctx, iss).await?;
+    if !tenant.enabled {
+        return Err(unauthorized("tenant is disabled"));
+    }
+    let keys = ctx
+        .keys
+        .get(tenant.id)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let jwt = verify_jwt(token, &keys.jwks)
+        .map_err(|e| unauthorized(&format!("invalid access token: {e}")))?;
+    if jwt.header.get("typ").and_then(Value::as_str) != Some("at+jwt") {
+        return Err(unauthorized("not an access token"));
+    }
+    let c = &jwt.claims;
+    let now = Timestamp::now().unix();
+    let exp = c
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| unauthorized("token has no expiry"))?;
+    if exp <= now {
+        return Err(unauthorized("access token has expired"));
+    }
+    if c.get("nbf")
+        .and_then(Value::as_i64)
+        .is_some_and(|nbf| nbf > now + LEEWAY)
+    {
+        return Err(unauthorized("access token is not yet valid"));
+    }
+    if c.get("tenant").and_then(Value::as_str) != Some(tenant.id.to_string().as_str()) {
+        return Err(unauthorized("token tenant does not match its issuer"));
+    }
+    let user_id = c
+        .get("sub")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| unauthorized("token subject is invalid"))?;
+    let user = match ctx.store.get_user(tenant.id, user_id).await {
+        Ok(u) => u,
+        Err(StoreError::NotFound) => return Err(unauthorized("token subject no longer exists")),
+        Err(e) => return Err(e.into()),
+    };
+    if !user.enabled {
+        return Err(unauthorized("token subject is disabled"));
+    }
+    Ok(Principal {
+        tenant_id: tenant.id,
+        user_id,
+        client_id: c
+            .get("client_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        is_client: user.is_service_account,
+    })
+}

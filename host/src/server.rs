@@ -1,0 +1,147 @@
+//! Start-up: configuration, database, master key, router, layers, graceful
+//! shutdown.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context as _;
+use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::context::Ctx;
+use crate::crypto::sealing::MasterKey;
+use crate::store::{Store, StoreOptions};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Opens (and migrates) the database named by the configuration.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    if config.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    }
+    let opts = StoreOptions {
+        url: config.database_url.clone(),
+        max_connections: config.database_max_connections,
+    };
+    Store::open(&opts).await.context("opening the database")
+}
+
+/// The master key from `VAULTARIS_MASTER_KEY`, or `master.key` in the data
+/// directory (created with mode 0600 on first start).
+pub fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
+    if let Some(k) = &config.master_key {
+        return MasterKey::from_base64(k).context("VAULTARIS_MASTER_KEY");
+    }
+    if !config.database_url.starts_with("sqlite:") {
+        tracing::warn!(
+            "VAULTARIS_MASTER_KEY is unset: using a key file; every node sharing this database needs the same key"
+        );
+    }
+    let path = config.data_dir.join("master.key");
+    if !path.exists() {
+        std::fs::create_dir_all(&config.data_dir)?;
+        write_private(&path, &MasterKey::generate_base64())?;
+        tracing::info!(path = %path.display(), "generated a new master key");
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    MasterKey::from_base64(&text).with_context(|| format!("master key in {}", path.display()))
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+/// The full application: routes plus request id, tracing, timeout, CORS and
+/// panic containment.
+pub fn app(ctx: Ctx) -> axum::Router {
+    let config = ctx.config.clone();
+    let cors = if config.cors_origins.is_empty() {
+        CorsLayer::new()
+    } else {
+        let origins: Vec<HeaderValue> = config
+            .cors_origins
+            .iter()
+            .filter_map(|o| o.parse().ok())
+            .collect();
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+            ])
+    };
+    crate::http::router(ctx)
+        .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, config.request_timeout))
+        .layer(cors)
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, tenant_id = tracing::field::Empty)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(CatchPanicLayer::new())
+}
+
+/// Runs the server until SIGINT or SIGTERM, then drains in-flight requests.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let master = load_master_key(&config)?;
+    let addr = SocketAddr::new(config.host, config.port);
+    let external = config.external_url.clone();
+    let ctx = Ctx::new(config, store.clone(), master);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    tracing::info!(address = %listener.local_addr()?, external_url = %external, database = store.backend(), "vaultaris listening");
+    axum::serve(
+        listener,
+        app(ctx).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received, draining");
+}
