@@ -1,1 +1,11 @@
-fn main() {}
+//! End-to-end tests: each starts the real binary against a fresh database
+//! and drives it over HTTP. Set `VAULTARIS_TEST_POSTGRES_URL` to run the
+//! same suite on PostgreSQL.
+
+mod support;
+
+mod admin_flow;
+mod audit_chain;
+mod bad_input;
+mod isolation;
+mod token_endpoint;

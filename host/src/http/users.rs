@@ -197,19 +197,23 @@ async fn user_groups(
 /// Previous versions of a user (kept on every update and delete).
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/users/{id}/history", tag = "users",
     params(("tenant_id" = Uuid, Path), ("id" = Uuid, Path)),
-    responses((status = 200, body = Vec<HistoryEntry>)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<HistoryEntry>), (status = 404, body = Problem)), security(("bearer" = [])))]
 async fn user_history(
     State(ctx): State<Ctx>,
     auth: Auth,
     ApiPath((tid, id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Vec<HistoryEntry>>> {
     authz::authorize(&ctx, &auth.principal, tid, "users", "read").await?;
-    Ok(Json(
-        ctx.store
-            .entity_history(tid, "user", id)
-            .await
-            .map_err(crate::error::Error::from)?,
-    ))
+    let history = ctx
+        .store
+        .entity_history(tid, "user", id)
+        .await
+        .map_err(crate::error::Error::from)?;
+    // A deleted object keeps its history; one never in this tenant is 404.
+    if history.is_empty() {
+        users::get(&ctx, tid, id).await?;
+    }
+    Ok(Json(history))
 }
 
 /// Query of `check-access`.
