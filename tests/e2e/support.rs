@@ -90,15 +90,13 @@ impl Server {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = server
+            let ready = server
                 .http
                 .get(format!("{}/health/ready", server.base))
                 .send()
-                .await
-            {
-                if r.status() == StatusCode::OK {
-                    break;
-                }
+                .await;
+            if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
+                break;
             }
             assert!(Instant::now() < deadline, "server did not become ready");
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -61,7 +61,13 @@ async fn access_tokens_follow_rfc9068_and_verify_with_the_jwks() {
 #[tokio::test]
 async fn oauth_errors_are_precise() {
     let (s, token) = Server::with_admin().await;
-    let cases: Vec<(Vec<(&str, &str)>, Option<(&str, &str)>, StatusCode, &str)> = vec![
+    type Case<'a> = (
+        Vec<(&'a str, &'a str)>,
+        Option<(&'a str, &'a str)>,
+        StatusCode,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             vec![("client_id", "admin-cli")],
             None,

@@ -102,10 +102,10 @@ fn validate_profile(v: &mut Validator, p: &[(&str, Option<&str>)]) {
     for (field, value) in p {
         let max = if *field == "avatar_url" { 2048 } else { 200 };
         v.optional_text(field, *value, max);
-        if *field == "avatar_url" {
-            if let Some(u) = value {
-                v.url(field, u);
-            }
+        if *field == "avatar_url"
+            && let Some(u) = value
+        {
+            v.url(field, u);
         }
     }
 }
@@ -283,10 +283,8 @@ pub async fn set_password(
 
 /// Soft-deletes a user.
 pub async fn delete(ctx: &Ctx, actor: &Actor, tenant_id: Uuid, id: Uuid) -> Result<()> {
-    if let Some(me) = actor.actor_id {
-        if me == id {
-            return Err(Error::Conflict("you cannot delete your own account".into()));
-        }
+    if actor.actor_id == Some(id) {
+        return Err(Error::Conflict("you cannot delete your own account".into()));
     }
     let ev = event(tenant_id, actor, "user.delete", "user", id, json!({}));
     ctx.store

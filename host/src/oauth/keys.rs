@@ -76,10 +76,10 @@ impl KeyRing {
 
     /// The tenant's keys, from cache or freshly opened.
     pub async fn get(&self, tenant_id: Uuid) -> Result<Arc<TenantKeys>, KeyError> {
-        if let Some(k) = self.cache.read().expect("key cache lock").get(&tenant_id) {
-            if k.loaded.elapsed() < CACHE_TTL {
-                return Ok(k.clone());
-            }
+        if let Some(k) = self.cache.read().expect("key cache lock").get(&tenant_id)
+            && k.loaded.elapsed() < CACHE_TTL
+        {
+            return Ok(k.clone());
         }
         let records = self.store.signing_keys(tenant_id).await?;
         let active = records

@@ -208,12 +208,13 @@ async fn password_subject(
         .user_credentials_by_email(tenant.id, username)
         .await?;
     let now = Timestamp::now();
-    if let Some(c) = &creds {
-        if c.locked_until.is_some_and(|t| t > now) {
-            return Err(OAuthError::invalid_grant(
-                "the account is temporarily locked after too many failed logins",
-            ));
-        }
+    if creds
+        .as_ref()
+        .is_some_and(|c| c.locked_until.is_some_and(|t| t > now))
+    {
+        return Err(OAuthError::invalid_grant(
+            "the account is temporarily locked after too many failed logins",
+        ));
     }
     let hash = creds
         .as_ref()
