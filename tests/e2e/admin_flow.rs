@@ -495,3 +495,73 @@ async fn openapi_document_and_ui_are_served() {
     assert_eq!(html.status(), StatusCode::OK);
     assert!(html.text().await.unwrap().contains("<html"));
 }
+
+#[tokio::test]
+async fn every_resource_keeps_its_previous_versions() {
+    let (s, token) = Server::with_admin().await;
+    let base = format!("/api/v1/tenants/{MASTER}");
+    let app = s
+        .create(
+            &format!("{base}/applications"),
+            &token,
+            json!({ "name": "crm", "description": "v1" }),
+        )
+        .await;
+    let perm = s
+        .create(
+            &format!("{base}/permissions"),
+            &token,
+            json!({ "resource": "leads", "action": "read", "description": "v1" }),
+        )
+        .await;
+    let client = s.create(&format!("{base}/clients"), &token, json!({
+        "client_id": "crm-web", "name": "CRM v1", "client_type": "public", "redirect_uris": ["https://crm.example/cb"]
+    })).await;
+    for (path, body) in [
+        (
+            format!("{base}/applications/{}", id(&app)),
+            json!({ "description": "v2" }),
+        ),
+        (
+            format!("{base}/permissions/{}", id(&perm)),
+            json!({ "description": "v2" }),
+        ),
+        (
+            format!("{base}/clients/{}", id(&client)),
+            json!({ "name": "CRM v2" }),
+        ),
+    ] {
+        let (st, v) = s.put(&path, &token, body).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(v["version"], 2);
+        let (st, hist) = s.get(&format!("{path}/history"), &token).await;
+        assert_eq!(st, StatusCode::OK, "{hist}");
+        assert_eq!(hist.as_array().unwrap().len(), 1);
+        assert_eq!(hist[0]["version"], 1);
+        assert_eq!(hist[0]["operation"], "update");
+    }
+    let (_, hist) = s
+        .get(&format!("{base}/clients/{}/history", id(&client)), &token)
+        .await;
+    assert_eq!(hist[0]["data"]["name"], "CRM v1");
+    // Deleted objects keep their history; unknown ids are 404.
+    let (st, _) = s
+        .delete(&format!("{base}/applications/{}", id(&app)), &token)
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, hist) = s
+        .get(&format!("{base}/applications/{}/history", id(&app)), &token)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        hist.as_array().unwrap().last().unwrap()["operation"],
+        "delete"
+    );
+    let (st, _) = s
+        .get(
+            &format!("{base}/clients/{}/history", uuid::Uuid::new_v4()),
+            &token,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}

@@ -48,3 +48,31 @@ pub fn event(
         changes,
     }
 }
+
+/// Previous versions of an entity of `kind` (`user`, `role`, `permission`,
+/// `group`, `application`, `client`, `tenant`), oldest first. A deleted
+/// entity keeps its history; an id never seen in this tenant answers 404.
+pub async fn history(
+    ctx: &crate::context::Ctx,
+    tenant_id: Uuid,
+    kind: &'static str,
+    id: Uuid,
+) -> crate::error::Result<Vec<crate::model::HistoryEntry>> {
+    use crate::error::Error;
+    let entries = ctx.store.entity_history(tenant_id, kind, id).await?;
+    if entries.is_empty() {
+        let s = &ctx.store;
+        let found = match kind {
+            "user" => s.get_user(tenant_id, id).await.map(|_| ()),
+            "role" => s.get_role(tenant_id, id).await.map(|_| ()),
+            "permission" => s.get_permission(tenant_id, id).await.map(|_| ()),
+            "group" => s.get_group(tenant_id, id).await.map(|_| ()),
+            "application" => s.get_application(tenant_id, id).await.map(|_| ()),
+            "client" => s.get_client(tenant_id, id).await.map(|_| ()),
+            "tenant" if id == tenant_id => s.get_tenant(id).await.map(|_| ()),
+            _ => Err(crate::store::StoreError::NotFound),
+        };
+        found.map_err(Error::from_store(kind))?;
+    }
+    Ok(entries)
+}

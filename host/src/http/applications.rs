@@ -11,7 +11,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, Auth, PageQuery};
 use super::problem::{ApiResult, Problem};
 use crate::authz;
 use crate::context::Ctx;
-use crate::model::{Application, Page};
+use crate::model::{Application, HistoryEntry, Page};
 use crate::tenancy::applications::{self, CreateApplication, UpdateApplication};
 
 /// Routes of this module.
@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<Ctx> {
             update_application,
             delete_application
         ))
+        .routes(routes!(application_history))
 }
 
 /// Lists applications.
@@ -94,4 +95,19 @@ async fn delete_application(
     authz::authorize(&ctx, &auth.principal, tid, "applications", "write").await?;
     applications::delete(&ctx, &auth.actor(), tid, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Previous versions (kept on every update and delete).
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/applications/{id}/history", tag = "applications",
+    params(("tenant_id" = Uuid, Path), ("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<HistoryEntry>), (status = 404, body = Problem)), security(("bearer" = [])))]
+async fn application_history(
+    State(ctx): State<Ctx>,
+    auth: Auth,
+    ApiPath((tid, id)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<Json<Vec<HistoryEntry>>> {
+    authz::authorize(&ctx, &auth.principal, tid, "applications", "read").await?;
+    Ok(Json(
+        crate::audit::history(&ctx, tid, "application", id).await?,
+    ))
 }

@@ -11,7 +11,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, Auth, PageQuery};
 use super::problem::{ApiResult, Problem};
 use crate::authz;
 use crate::context::Ctx;
-use crate::model::{OAuthClient, Page};
+use crate::model::{HistoryEntry, OAuthClient, Page};
 use crate::oauth::clients::{self, ClientWithPlainSecret, CreateClient, UpdateClient};
 
 /// Routes of this module.
@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<Ctx> {
         .routes(routes!(list_clients, create_client))
         .routes(routes!(get_client, update_client, delete_client))
         .routes(routes!(rotate_secret))
+        .routes(routes!(client_history))
 }
 
 /// Lists clients.
@@ -105,4 +106,17 @@ async fn rotate_secret(
     Ok(Json(
         clients::rotate_secret(&ctx, &auth.actor(), tid, id).await?,
     ))
+}
+
+/// Previous versions (kept on every update and delete).
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/clients/{id}/history", tag = "clients",
+    params(("tenant_id" = Uuid, Path), ("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<HistoryEntry>), (status = 404, body = Problem)), security(("bearer" = [])))]
+async fn client_history(
+    State(ctx): State<Ctx>,
+    auth: Auth,
+    ApiPath((tid, id)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<Json<Vec<HistoryEntry>>> {
+    authz::authorize(&ctx, &auth.principal, tid, "clients", "read").await?;
+    Ok(Json(crate::audit::history(&ctx, tid, "client", id).await?))
 }

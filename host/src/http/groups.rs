@@ -189,14 +189,5 @@ async fn group_history(
     ApiPath((tid, id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Vec<HistoryEntry>>> {
     authz::authorize(&ctx, &auth.principal, tid, "groups", "read").await?;
-    let history = ctx
-        .store
-        .entity_history(tid, "group", id)
-        .await
-        .map_err(crate::error::Error::from)?;
-    // A deleted object keeps its history; one never in this tenant is 404.
-    if history.is_empty() {
-        groups::get(&ctx, tid, id).await?;
-    }
-    Ok(Json(history))
+    Ok(Json(crate::audit::history(&ctx, tid, "group", id).await?))
 }

@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<Ctx> {
             update_permission,
             delete_permission
         ))
+        .routes(routes!(permission_history))
 }
 
 /// Lists roles.
@@ -196,16 +197,7 @@ async fn role_history(
     ApiPath((tid, id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Vec<HistoryEntry>>> {
     authz::authorize(&ctx, &auth.principal, tid, "roles", "read").await?;
-    let history = ctx
-        .store
-        .entity_history(tid, "role", id)
-        .await
-        .map_err(crate::error::Error::from)?;
-    // A deleted object keeps its history; one never in this tenant is 404.
-    if history.is_empty() {
-        roles::get_role(&ctx, tid, id).await?;
-    }
-    Ok(Json(history))
+    Ok(Json(crate::audit::history(&ctx, tid, "role", id).await?))
 }
 
 /// Lists permissions.
@@ -279,4 +271,19 @@ async fn delete_permission(
     authz::authorize(&ctx, &auth.principal, tid, "permissions", "write").await?;
     roles::delete_permission(&ctx, &auth.actor(), tid, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Previous versions (kept on every update and delete).
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/permissions/{id}/history", tag = "permissions",
+    params(("tenant_id" = Uuid, Path), ("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<HistoryEntry>), (status = 404, body = Problem)), security(("bearer" = [])))]
+async fn permission_history(
+    State(ctx): State<Ctx>,
+    auth: Auth,
+    ApiPath((tid, id)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<Json<Vec<HistoryEntry>>> {
+    authz::authorize(&ctx, &auth.principal, tid, "permissions", "read").await?;
+    Ok(Json(
+        crate::audit::history(&ctx, tid, "permission", id).await?,
+    ))
 }

@@ -99,10 +99,5 @@ async fn tenant_history(
     ApiPath(tid): ApiPath<Uuid>,
 ) -> ApiResult<Json<Vec<HistoryEntry>>> {
     authz::authorize(&ctx, &auth.principal, tid, "tenants", "read").await?;
-    Ok(Json(
-        ctx.store
-            .entity_history(tid, "tenant", tid)
-            .await
-            .map_err(crate::error::Error::from)?,
-    ))
+    Ok(Json(crate::audit::history(&ctx, tid, "tenant", tid).await?))
 }

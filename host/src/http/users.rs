@@ -204,16 +204,7 @@ async fn user_history(
     ApiPath((tid, id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Vec<HistoryEntry>>> {
     authz::authorize(&ctx, &auth.principal, tid, "users", "read").await?;
-    let history = ctx
-        .store
-        .entity_history(tid, "user", id)
-        .await
-        .map_err(crate::error::Error::from)?;
-    // A deleted object keeps its history; one never in this tenant is 404.
-    if history.is_empty() {
-        users::get(&ctx, tid, id).await?;
-    }
-    Ok(Json(history))
+    Ok(Json(crate::audit::history(&ctx, tid, "user", id).await?))
 }
 
 /// Query of `check-access`.
