@@ -68,6 +68,9 @@ impl From<StoreError> for Error {
             StoreError::NotFound => Error::NotFound("resource"),
             StoreError::Conflict(m) => Error::Conflict(m),
             StoreError::InvalidReference(_) => Error::NotFound("referenced object"),
+            StoreError::InvalidText(_) => {
+                Error::field("request", "contains characters that cannot be stored (NUL)")
+            }
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
             ) => Error::Unavailable("database unavailable".into()),

@@ -205,7 +205,7 @@ CREATE TABLE audit_logs (
     target_id   TEXT,
     ip          TEXT,
     user_agent  TEXT,
-    changes     TEXT NOT NULL,
+    changes     TEXT NOT NULL, -- exact JSON text that was hashed
     created_at  TEXT NOT NULL,
     prev_hash   TEXT NOT NULL,
     hash        TEXT NOT NULL,

@@ -7,5 +7,6 @@ mod support;
 mod admin_flow;
 mod audit_chain;
 mod bad_input;
+mod hardening;
 mod isolation;
 mod token_endpoint;

@@ -336,7 +336,10 @@ async fn repeated_failures_lock_the_account() {
             &token,
         )
         .await;
-    assert_eq!(logs["total"], 5);
+    assert_eq!(
+        logs["total"], 6,
+        "five wrong passwords and one refused while locked"
+    );
     // An administrator unlocks; the right password works again.
     let (st, _) = s
         .put(

@@ -9,6 +9,7 @@
 //!   tenant; any other principal only on its own tenant. Requests for another
 //!   tenant answer 404, so tenant ids cannot be probed.
 
+pub mod delegation;
 pub mod roles;
 
 use serde::Serialize;
@@ -52,7 +53,7 @@ pub struct AccessDecision {
     pub granted_by: Vec<String>,
 }
 
-fn matches(grant: &EffectiveGrant, resource: &str, action: &str) -> bool {
+pub(crate) fn matches(grant: &EffectiveGrant, resource: &str, action: &str) -> bool {
     (grant.resource == resource || grant.resource == "*")
         && (grant.action == action || grant.action == "*")
 }

@@ -121,6 +121,7 @@ async fn add_member(
     ApiJson(body): ApiJson<UserRef>,
 ) -> ApiResult<StatusCode> {
     authz::authorize(&ctx, &auth.principal, tid, "groups", "write").await?;
+    authz::delegation::ensure_can_add_to_group(&ctx, &auth.principal, tid, id).await?;
     groups::add_member(&ctx, &auth.actor(), tid, id, body.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -162,6 +163,7 @@ async fn assign_role(
     ApiJson(body): ApiJson<RoleRef>,
 ) -> ApiResult<StatusCode> {
     authz::authorize(&ctx, &auth.principal, tid, "groups", "write").await?;
+    authz::delegation::ensure_can_assign_role(&ctx, &auth.principal, tid, body.role_id).await?;
     groups::assign_role(&ctx, &auth.actor(), tid, id, body.role_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -68,6 +68,11 @@ fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String
     }
     let mut out = HashMap::new();
     for (k, v) in url::form_urlencoded::parse(body) {
+        if k.contains('\0') || v.contains('\0') {
+            return Err(OAuthError::invalid_request(
+                "parameters must not contain NUL characters",
+            ));
+        }
         if out.insert(k.to_string(), v.to_string()).is_some() {
             return Err(OAuthError::invalid_request(format!(
                 "parameter '{k}' is repeated"

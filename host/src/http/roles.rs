@@ -129,6 +129,8 @@ async fn grant_permission(
     ApiJson(body): ApiJson<PermissionRef>,
 ) -> ApiResult<StatusCode> {
     authz::authorize(&ctx, &auth.principal, tid, "roles", "write").await?;
+    authz::delegation::ensure_can_grant_permission(&ctx, &auth.principal, tid, body.permission_id)
+        .await?;
     roles::grant(&ctx, &auth.actor(), tid, id, body.permission_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -170,6 +172,7 @@ async fn add_composite(
     ApiJson(body): ApiJson<RoleRef>,
 ) -> ApiResult<StatusCode> {
     authz::authorize(&ctx, &auth.principal, tid, "roles", "write").await?;
+    authz::delegation::ensure_can_assign_role(&ctx, &auth.principal, tid, body.role_id).await?;
     roles::add_composite(&ctx, &auth.actor(), tid, id, body.role_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -72,6 +72,10 @@ async fn update_tenant(
     ApiJson(body): ApiJson<UpdateTenant>,
 ) -> ApiResult<Json<TenantView>> {
     authz::authorize(&ctx, &auth.principal, tid, "tenants", "write").await?;
+    if body.enabled.is_some() {
+        // Disabling a tenant cuts off all its tokens; only the instance decides that.
+        authz::authorize_instance(&ctx, &auth.principal, "tenants", "write").await?;
+    }
     Ok(Json(
         tenancy::update_tenant(&ctx, &auth.actor(), tid, body).await?,
     ))

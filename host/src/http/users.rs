@@ -105,6 +105,7 @@ async fn update_user(
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> ApiResult<Json<User>> {
     authz::authorize(&ctx, &auth.principal, tid, "users", "write").await?;
+    authz::delegation::ensure_can_manage_user(&ctx, &auth.principal, tid, id).await?;
     Ok(Json(
         users::update(&ctx, &auth.actor(), tid, id, body).await?,
     ))
@@ -120,6 +121,7 @@ async fn delete_user(
     ApiPath((tid, id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
     authz::authorize(&ctx, &auth.principal, tid, "users", "write").await?;
+    authz::delegation::ensure_can_manage_user(&ctx, &auth.principal, tid, id).await?;
     users::delete(&ctx, &auth.actor(), tid, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -135,6 +137,7 @@ async fn set_password(
     ApiJson(body): ApiJson<SetPassword>,
 ) -> ApiResult<StatusCode> {
     authz::authorize(&ctx, &auth.principal, tid, "users", "write").await?;
+    authz::delegation::ensure_can_manage_user(&ctx, &auth.principal, tid, id).await?;
     users::set_password(&ctx, &auth.actor(), tid, id, body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -163,6 +166,7 @@ async fn assign_role(
     ApiJson(body): ApiJson<RoleRef>,
 ) -> ApiResult<StatusCode> {
     authz::authorize(&ctx, &auth.principal, tid, "users", "write").await?;
+    authz::delegation::ensure_can_assign_role(&ctx, &auth.principal, tid, body.role_id).await?;
     users::assign_role(&ctx, &auth.actor(), tid, id, body.role_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

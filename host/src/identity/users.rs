@@ -113,6 +113,8 @@ fn validate_profile(v: &mut Validator, p: &[(&str, Option<&str>)]) {
 fn validate_attributes(v: &mut Validator, a: &Value) {
     if !a.is_object() {
         v.fail("attributes", "must be a JSON object");
+    } else if a.to_string().contains("\\u0000") {
+        v.fail("attributes", "must not contain NUL characters");
     } else if a.to_string().len() > 16 * 1024 {
         v.fail("attributes", "must be at most 16 KiB");
     }

@@ -76,10 +76,10 @@ pub struct AuditRecord {
     pub ip: Option<String>,
     /// Client user agent.
     pub user_agent: Option<String>,
-    /// JSON change metadata.
-    #[sqlx(json)]
+    /// JSON change metadata, exactly as hashed.
+    #[sqlx(try_from = "String")]
     #[schema(value_type = Object)]
-    pub changes: serde_json::Value,
+    pub changes: JsonText,
     /// When it happened.
     pub created_at: Timestamp,
     /// Hash of the previous record in the chain.
@@ -91,9 +91,11 @@ pub struct AuditRecord {
 impl AuditRecord {
     /// Recomputes this record's hash from its content and `prev_hash`.
     ///
-    /// The input is a JSON array in a fixed field order; `changes` is a
-    /// `serde_json::Value` whose objects serialise with sorted keys, so the
-    /// bytes are the same whichever database returned the record.
+    /// The input is a JSON array in a fixed field order. `changes` enters as
+    /// the exact text stored in the database (a TEXT column on both
+    /// backends), never as re-serialised JSON: PostgreSQL's JSONB would
+    /// normalise numbers (`1e19` comes back as `10000000000000000000`) and
+    /// break verification of an untampered record.
     pub fn compute_hash(&self) -> String {
         let canonical = serde_json::json!([
             self.id,
@@ -106,7 +108,7 @@ impl AuditRecord {
             self.target_id,
             self.ip,
             self.user_agent,
-            self.changes,
+            self.changes.0,
             self.created_at.to_fixed_string(),
             self.prev_hash,
         ]);
@@ -137,4 +139,31 @@ pub struct HistoryEntry {
     pub changed_by: Option<Uuid>,
     /// When it changed.
     pub changed_at: Timestamp,
+}
+
+/// A JSON document kept as the exact text it was written as; serialises as
+/// raw JSON (not as a string).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonText(pub String);
+
+impl JsonText {
+    /// The canonical text of `value` (objects with sorted keys).
+    pub fn of(value: &serde_json::Value) -> Self {
+        Self(value.to_string())
+    }
+}
+
+impl From<String> for JsonText {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl Serialize for JsonText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match serde_json::value::RawValue::from_string(self.0.clone()) {
+            Ok(raw) => raw.serialize(s),
+            Err(_) => s.serialize_str(&self.0),
+        }
+    }
 }

@@ -68,6 +68,11 @@ impl OAuthError {
 
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
+        if let crate::store::StoreError::InvalidText(_) = e {
+            return OAuthError::invalid_request(
+                "the request contains characters that cannot be processed",
+            );
+        }
         match crate::error::Error::from(e) {
             crate::error::Error::Unavailable(_) => OAuthError::unavailable(),
             other => OAuthError::server_error(other),

@@ -88,6 +88,15 @@ pub async fn issue(
             let sa = client
                 .service_account_user_id
                 .ok_or_else(|| OAuthError::unauthorized_client("client has no service account"))?;
+            match ctx.store.get_user(tenant.id, sa).await {
+                Ok(u) if u.enabled => {}
+                Ok(_) | Err(crate::store::StoreError::NotFound) => {
+                    return Err(OAuthError::unauthorized_client(
+                        "the client's service account is disabled",
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
             (sa, "client")
         }
     };
@@ -208,14 +217,9 @@ async fn password_subject(
         .user_credentials_by_email(tenant.id, username)
         .await?;
     let now = Timestamp::now();
-    if creds
-        .as_ref()
-        .is_some_and(|c| c.locked_until.is_some_and(|t| t > now))
-    {
-        return Err(OAuthError::invalid_grant(
-            "the account is temporarily locked after too many failed logins",
-        ));
-    }
+    // The hash is always verified first, so a locked, unknown or disabled
+    // account costs the same time as a wrong password, and only a caller who
+    // knows the password learns that the account is locked.
     let hash = creds
         .as_ref()
         .filter(|c| !c.is_service_account)
@@ -225,6 +229,9 @@ async fn password_subject(
         .verify(password.to_string(), hash)
         .await
         .map_err(OAuthError::server_error)?;
+    let locked = creds
+        .as_ref()
+        .is_some_and(|c| c.locked_until.is_some_and(|t| t > now));
     let failure = |user_id: Option<Uuid>, reason: &str| AuditEvent {
         tenant_id: tenant.id,
         actor: Actor {
@@ -238,21 +245,38 @@ async fn password_subject(
         changes: json!({ "client_id": client.client_id, "reason": reason }),
     };
     match creds {
-        Some(c) if ok && c.enabled => {
-            ctx.store.record_login_success(tenant.id, c.id).await?;
+        Some(c) if ok && locked => {
             ctx.store
-                .append_audit(&AuditEvent {
-                    tenant_id: tenant.id,
-                    actor: Actor {
-                        actor_type: "user".into(),
-                        actor_id: Some(c.id),
-                        ..actor.clone()
+                .append_audit(&failure(Some(c.id), "account locked"))
+                .await?;
+            Err(OAuthError::invalid_grant(
+                "the account is temporarily locked after too many failed logins",
+            ))
+        }
+        Some(c) if locked => {
+            ctx.store
+                .append_audit(&failure(Some(c.id), "bad password while locked"))
+                .await?;
+            Err(OAuthError::invalid_grant("invalid username or password"))
+        }
+        Some(c) if ok && c.enabled => {
+            ctx.store
+                .record_login_success(
+                    tenant.id,
+                    c.id,
+                    &AuditEvent {
+                        tenant_id: tenant.id,
+                        actor: Actor {
+                            actor_type: "user".into(),
+                            actor_id: Some(c.id),
+                            ..actor.clone()
+                        },
+                        action: "user.login".into(),
+                        target_type: "user".into(),
+                        target_id: Some(c.id.to_string()),
+                        changes: json!({ "client_id": client.client_id, "grant_type": "password" }),
                     },
-                    action: "user.login".into(),
-                    target_type: "user".into(),
-                    target_id: Some(c.id.to_string()),
-                    changes: json!({ "client_id": client.client_id, "grant_type": "password" }),
-                })
+                )
                 .await?;
             Ok(c.id)
         }

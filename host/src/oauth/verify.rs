@@ -43,7 +43,9 @@ async fn tenant_for_issuer(ctx: &Ctx, iss: &str) -> Result<Tenant, Error> {
     };
     match ctx.store.get_tenant_by_slug(slug).await {
         Ok(t) => Ok(t),
-        Err(StoreError::NotFound) => Err(unauthorized("token issuer is unknown")),
+        Err(StoreError::NotFound | StoreError::InvalidText(_)) => {
+            Err(unauthorized("token issuer is unknown"))
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -53,6 +53,9 @@ pub enum StoreError {
     /// A reference points at nothing.
     #[error("invalid reference: {0}")]
     InvalidReference(String),
+    /// Text the database cannot store (PostgreSQL refuses NUL characters).
+    #[error("invalid text: {0}")]
+    InvalidText(String),
     /// Anything else the database reported.
     #[error("database error: {0}")]
     Database(sqlx::Error),
@@ -70,6 +73,13 @@ impl From<sqlx::Error> for StoreError {
             }
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
                 StoreError::InvalidReference(db.message().to_string())
+            }
+            // 22021 character_not_in_repertoire, 22P05 untranslatable_character:
+            // PostgreSQL's answer to a NUL in text or JSON. Client input, not a fault.
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("22021") | Some("22P05")) =>
+            {
+                StoreError::InvalidText(db.message().to_string())
             }
             _ => StoreError::Database(e),
         }

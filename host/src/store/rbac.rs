@@ -154,6 +154,58 @@ WHERE r.id = ar.role_id AND rp.role_id = r.id AND p.id = rp.permission_id
   AND p.tenant_id = $1 AND p.deleted_at IS NULL
 ORDER BY p.resource, p.action, role_name";
 
+/// Permissions carried by one role and the roles it contains.
+const ROLE_GRANTS_SQL: &str = "
+WITH RECURSIVE
+all_roles(role_id) AS (
+    SELECT r.id FROM roles r WHERE r.id = $2 AND r.tenant_id = $1 AND r.deleted_at IS NULL
+  UNION
+    SELECT rc.child_role_id FROM all_roles ar
+    CROSS JOIN role_composites rc
+    CROSS JOIN roles c
+    WHERE rc.parent_role_id = ar.role_id AND c.id = rc.child_role_id AND c.tenant_id = $1 AND c.deleted_at IS NULL
+)
+SELECT DISTINCT p.resource, p.action, r.name AS role_name
+FROM all_roles ar
+CROSS JOIN roles r
+CROSS JOIN role_permissions rp
+CROSS JOIN permissions p
+WHERE r.id = ar.role_id AND rp.role_id = r.id AND p.id = rp.permission_id
+  AND p.tenant_id = $1 AND p.deleted_at IS NULL
+ORDER BY p.resource, p.action, role_name";
+
+/// Permissions a member of one group receives: roles of the group and of
+/// its ancestors, with composite roles expanded.
+const GROUP_GRANTS_SQL: &str = "
+WITH RECURSIVE
+member_groups(group_id) AS (
+    SELECT g.id FROM tenant_groups g WHERE g.id = $2 AND g.tenant_id = $1 AND g.deleted_at IS NULL
+  UNION
+    SELECT g.parent_id FROM member_groups mg
+    CROSS JOIN tenant_groups g
+    CROSS JOIN tenant_groups p
+    WHERE g.id = mg.group_id AND p.id = g.parent_id AND p.tenant_id = $1 AND p.deleted_at IS NULL
+),
+all_roles(role_id) AS (
+    SELECT gr.role_id FROM member_groups mg
+    CROSS JOIN group_roles gr
+    CROSS JOIN roles r
+    WHERE gr.group_id = mg.group_id AND gr.tenant_id = $1 AND r.id = gr.role_id AND r.deleted_at IS NULL
+  UNION
+    SELECT rc.child_role_id FROM all_roles ar
+    CROSS JOIN role_composites rc
+    CROSS JOIN roles c
+    WHERE rc.parent_role_id = ar.role_id AND c.id = rc.child_role_id AND c.tenant_id = $1 AND c.deleted_at IS NULL
+)
+SELECT DISTINCT p.resource, p.action, r.name AS role_name
+FROM all_roles ar
+CROSS JOIN roles r
+CROSS JOIN role_permissions rp
+CROSS JOIN permissions p
+WHERE r.id = ar.role_id AND rp.role_id = r.id AND p.id = rp.permission_id
+  AND p.tenant_id = $1 AND p.deleted_at IS NULL
+ORDER BY p.resource, p.action, role_name";
+
 impl Store {
     // ---------------------------------------------------------------- roles
 
@@ -723,6 +775,38 @@ impl Store {
             Ok(sqlx::query_as::<_, EffectiveGrant>(EFFECTIVE_GRANTS_SQL)
                 .bind(tenant_id)
                 .bind(user_id)
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+}
+
+impl Store {
+    /// Every permission a role carries, directly or through composites.
+    pub async fn role_grants(
+        &self,
+        tenant_id: Uuid,
+        role_id: Uuid,
+    ) -> StoreResult<Vec<EffectiveGrant>> {
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query_as::<_, EffectiveGrant>(ROLE_GRANTS_SQL)
+                .bind(tenant_id)
+                .bind(role_id)
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+
+    /// Every permission membership of a group confers.
+    pub async fn group_grants(
+        &self,
+        tenant_id: Uuid,
+        group_id: Uuid,
+    ) -> StoreResult<Vec<EffectiveGrant>> {
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query_as::<_, EffectiveGrant>(GROUP_GRANTS_SQL)
+                .bind(tenant_id)
+                .bind(group_id)
                 .fetch_all(pool)
                 .await?)
         })

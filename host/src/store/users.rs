@@ -348,7 +348,9 @@ impl Store {
     }
 
     /// Counts a failed login; locks the account once `threshold` is reached.
-    /// One statement, so concurrent failures cannot lose a count.
+    /// One statement, so concurrent failures cannot lose a count. A lock that
+    /// has expired starts a fresh count, so one wrong password after a lock
+    /// ends does not lock the account again.
     pub async fn record_login_failure(
         &self,
         tenant_id: Uuid,
@@ -356,25 +358,39 @@ impl Store {
         threshold: i64,
         lock_until: Timestamp,
     ) -> StoreResult<()> {
+        let now = Timestamp::now();
         on_pool!(&self.db, |pool| {
             sqlx::query(
-                "UPDATE users SET failed_attempts = failed_attempts + 1, \
-                 locked_until = CASE WHEN failed_attempts + 1 >= $3 THEN $4 ELSE locked_until END \
+                "UPDATE users SET \
+                 failed_attempts = CASE WHEN locked_until IS NOT NULL AND locked_until <= $5 THEN 1 \
+                                        ELSE failed_attempts + 1 END, \
+                 locked_until = CASE \
+                     WHEN (CASE WHEN locked_until IS NOT NULL AND locked_until <= $5 THEN 1 \
+                                ELSE failed_attempts + 1 END) >= $3 THEN $4 \
+                     WHEN locked_until IS NOT NULL AND locked_until <= $5 THEN NULL \
+                     ELSE locked_until END \
                  WHERE tenant_id = $1 AND id = $2",
             )
             .bind(tenant_id)
             .bind(id)
             .bind(threshold)
             .bind(lock_until)
+            .bind(now)
             .execute(pool)
             .await?;
         });
         Ok(())
     }
 
-    /// Resets the failure counter after a successful login.
-    pub async fn record_login_success(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<()> {
-        on_pool!(&self.db, |pool| {
+    /// Resets the failure counter after a successful login and records the
+    /// login, in one transaction.
+    pub async fn record_login_success(
+        &self,
+        tenant_id: Uuid,
+        id: Uuid,
+        event: &AuditEvent,
+    ) -> StoreResult<()> {
+        audited_tx!(self, event, |tx| {
             sqlx::query(
                 "UPDATE users SET failed_attempts = 0, locked_until = NULL, last_login_at = $3 \
                  WHERE tenant_id = $1 AND id = $2",
@@ -382,7 +398,7 @@ impl Store {
             .bind(tenant_id)
             .bind(id)
             .bind(Timestamp::now())
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
         });
         Ok(())
