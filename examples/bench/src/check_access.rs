@@ -151,6 +151,10 @@ async fn run(label: &str, url: String, dir: &std::path::Path) -> anyhow::Result<
         "[{label}] built 200 roles, 550 groups, 2 users in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    if std::env::var("BENCH_NO_ANALYZE").is_err() {
+        // Steady state: planner statistics exist (autovacuum's job in production).
+        ctx.store.refresh_statistics().await?;
+    }
     for (name, user) in [
         ("50 groups x 10 levels, 200 roles", deep),
         ("50 groups x 1 level, 200 roles", shallow),
@@ -217,9 +221,13 @@ async fn main() -> anyhow::Result<()> {
         let mut url = url::Url::parse(&admin)?;
         url.set_path(&name);
         let result = run("postgres", url.to_string(), &dir).await;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut c)
-            .await?;
+        if std::env::var("BENCH_KEEP").is_ok() {
+            println!("kept database {name}");
+        } else {
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut c)
+                .await?;
+        }
         result?;
     }
     if std::env::var("BENCH_KEEP").is_ok() {

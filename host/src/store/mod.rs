@@ -223,6 +223,18 @@ impl Store {
         Ok(())
     }
 
+    /// Refreshes the query planner's statistics (`ANALYZE`). PostgreSQL's
+    /// autovacuum does this on its own as tables grow; call it after a bulk
+    /// load, when a freshly filled table has no statistics and the planner
+    /// would guess one row everywhere (measured: check-access 5.5 ms before,
+    /// 2 ms after, for a user in 500 groups).
+    pub async fn refresh_statistics(&self) -> StoreResult<()> {
+        on_pool!(&self.db, |pool| {
+            sqlx::query("ANALYZE").execute(pool).await?;
+        });
+        Ok(())
+    }
+
     /// Closes the pool, waiting for connections to return.
     pub async fn close(&self) {
         on_pool!(&self.db, |pool| pool.close().await)
