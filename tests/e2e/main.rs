@@ -9,4 +9,5 @@ mod audit_chain;
 mod bad_input;
 mod hardening;
 mod isolation;
+mod lifecycle;
 mod token_endpoint;

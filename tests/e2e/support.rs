@@ -278,6 +278,41 @@ impl Server {
         v["total"].as_i64().unwrap()
     }
 
+    /// The data directory (SQLite file, master key).
+    pub fn data_dir(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; answers its status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs `vaultaris <args>` against this server's database and data directory.
+    pub fn run_cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_vaultaris"))
+            .args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .env("VAULTARIS_DATA_DIR", &self.dir)
+            .env("LOG_LEVEL", "info")
+            .output()
+            .expect("run vaultaris")
+    }
+
     /// Runs a statement directly against the server's database (for tamper tests).
     pub async fn exec_sql(&self, sql: &str) {
         if self.database_url.starts_with("postgres") {
