@@ -62,29 +62,8 @@ impl Store {
         tenant_id: Uuid,
         page: PageRequest,
     ) -> StoreResult<Page<Application>> {
-        let sql = format!(
-            "SELECT {APP_COLUMNS} FROM applications WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY name LIMIT $2 OFFSET $3"
-        );
-        on_pool!(&self.db, |pool| {
-            let data = sqlx::query_as::<_, Application>(&sql)
-                .bind(tenant_id)
-                .bind(page.per_page)
-                .bind(page.offset())
-                .fetch_all(pool)
-                .await?;
-            let (total,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM applications WHERE tenant_id = $1 AND deleted_at IS NULL",
-            )
-            .bind(tenant_id)
-            .fetch_one(pool)
-            .await?;
-            Ok(Page {
-                data,
-                page: page.page,
-                per_page: page.per_page,
-                total,
-            })
-        })
+        self.page_of("applications", APP_COLUMNS, "name", tenant_id, page)
+            .await
     }
 
     /// Updates an application's name and description.

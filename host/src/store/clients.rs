@@ -160,30 +160,14 @@ impl Store {
         tenant_id: Uuid,
         page: PageRequest,
     ) -> StoreResult<Page<OAuthClient>> {
-        let sql = format!(
-            "SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE tenant_id = $1 AND deleted_at IS NULL \
-             ORDER BY client_id LIMIT $2 OFFSET $3"
-        );
-        on_pool!(&self.db, |pool| {
-            let data = sqlx::query_as::<_, OAuthClient>(&sql)
-                .bind(tenant_id)
-                .bind(page.per_page)
-                .bind(page.offset())
-                .fetch_all(pool)
-                .await?;
-            let (total,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM oauth_clients WHERE tenant_id = $1 AND deleted_at IS NULL",
-            )
-            .bind(tenant_id)
-            .fetch_one(pool)
-            .await?;
-            Ok(Page {
-                data,
-                page: page.page,
-                per_page: page.per_page,
-                total,
-            })
-        })
+        self.page_of(
+            "oauth_clients",
+            CLIENT_COLUMNS,
+            "client_id",
+            tenant_id,
+            page,
+        )
+        .await
     }
 
     /// Updates a client, keeping the previous version.

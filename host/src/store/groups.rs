@@ -87,30 +87,14 @@ impl Store {
         tenant_id: Uuid,
         page: PageRequest,
     ) -> StoreResult<Page<Group>> {
-        let sql = format!(
-            "SELECT {GROUP_COLUMNS} FROM tenant_groups WHERE tenant_id = $1 AND deleted_at IS NULL \
-             ORDER BY created_at, id LIMIT $2 OFFSET $3"
-        );
-        on_pool!(&self.db, |pool| {
-            let data = sqlx::query_as::<_, Group>(&sql)
-                .bind(tenant_id)
-                .bind(page.per_page)
-                .bind(page.offset())
-                .fetch_all(pool)
-                .await?;
-            let (total,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM tenant_groups WHERE tenant_id = $1 AND deleted_at IS NULL",
-            )
-            .bind(tenant_id)
-            .fetch_one(pool)
-            .await?;
-            Ok(Page {
-                data,
-                page: page.page,
-                per_page: page.per_page,
-                total,
-            })
-        })
+        self.page_of(
+            "tenant_groups",
+            GROUP_COLUMNS,
+            "created_at, id",
+            tenant_id,
+            page,
+        )
+        .await
     }
 
     /// Updates a group; moving it under one of its own descendants is refused.
@@ -221,17 +205,14 @@ impl Store {
         user_id: Uuid,
         event: &AuditEvent,
     ) -> StoreResult<()> {
-        audited_tx!(self, event, |tx| {
-            ensure_live!(&mut *tx, "tenant_groups", tenant_id, group_id);
-            ensure_live!(&mut *tx, "users", tenant_id, user_id);
-            sqlx::query("INSERT INTO group_members (tenant_id, group_id, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                .bind(tenant_id)
-                .bind(group_id)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-        });
-        Ok(())
+        self.add_link(
+            super::links::GROUP_MEMBER,
+            tenant_id,
+            group_id,
+            user_id,
+            event,
+        )
+        .await
     }
 
     /// Removes a user from a group.
@@ -242,21 +223,14 @@ impl Store {
         user_id: Uuid,
         event: &AuditEvent,
     ) -> StoreResult<()> {
-        audited_tx!(self, event, |tx| {
-            ensure_live!(&mut *tx, "tenant_groups", tenant_id, group_id);
-            let done = sqlx::query(
-                "DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND user_id = $3",
-            )
-            .bind(tenant_id)
-            .bind(group_id)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-        });
-        Ok(())
+        self.remove_link(
+            super::links::GROUP_MEMBER,
+            tenant_id,
+            group_id,
+            user_id,
+            event,
+        )
+        .await
     }
 
     /// Live direct members of a group.
@@ -309,17 +283,14 @@ impl Store {
         role_id: Uuid,
         event: &AuditEvent,
     ) -> StoreResult<()> {
-        audited_tx!(self, event, |tx| {
-            ensure_live!(&mut *tx, "tenant_groups", tenant_id, group_id);
-            ensure_live!(&mut *tx, "roles", tenant_id, role_id);
-            sqlx::query("INSERT INTO group_roles (tenant_id, group_id, role_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                .bind(tenant_id)
-                .bind(group_id)
-                .bind(role_id)
-                .execute(&mut *tx)
-                .await?;
-        });
-        Ok(())
+        self.add_link(
+            super::links::GROUP_ROLE,
+            tenant_id,
+            group_id,
+            role_id,
+            event,
+        )
+        .await
     }
 
     /// Takes a role from a group.
@@ -330,21 +301,14 @@ impl Store {
         role_id: Uuid,
         event: &AuditEvent,
     ) -> StoreResult<()> {
-        audited_tx!(self, event, |tx| {
-            ensure_live!(&mut *tx, "tenant_groups", tenant_id, group_id);
-            let done = sqlx::query(
-                "DELETE FROM group_roles WHERE tenant_id = $1 AND group_id = $2 AND role_id = $3",
-            )
-            .bind(tenant_id)
-            .bind(group_id)
-            .bind(role_id)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-        });
-        Ok(())
+        self.remove_link(
+            super::links::GROUP_ROLE,
+            tenant_id,
+            group_id,
+            role_id,
+            event,
+        )
+        .await
     }
 
     /// Live roles assigned directly to a group.

@@ -23,6 +23,8 @@ mod clients;
 mod groups;
 mod history;
 mod keys;
+mod links;
+mod paging;
 mod rbac;
 mod tenants;
 mod timestamp;

@@ -250,29 +250,8 @@ impl Store {
 
     /// Live roles of a tenant, by name.
     pub async fn list_roles(&self, tenant_id: Uuid, page: PageRequest) -> StoreResult<Page<Role>> {
-        let sql = format!(
-            "SELECT {ROLE_COLUMNS} FROM roles WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY name LIMIT $2 OFFSET $3"
-        );
-        on_pool!(&self.db, |pool| {
-            let data = sqlx::query_as::<_, Role>(&sql)
-                .bind(tenant_id)
-                .bind(page.per_page)
-                .bind(page.offset())
-                .fetch_all(pool)
-                .await?;
-            let (total,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM roles WHERE tenant_id = $1 AND deleted_at IS NULL",
-            )
-            .bind(tenant_id)
-            .fetch_one(pool)
-            .await?;
-            Ok(Page {
-                data,
-                page: page.page,
-                per_page: page.per_page,
-                total,
-            })
-        })
+        self.page_of("roles", ROLE_COLUMNS, "name", tenant_id, page)
+            .await
     }
 
     /// Updates a non-system role, keeping the previous version.
@@ -510,30 +489,14 @@ impl Store {
         tenant_id: Uuid,
         page: PageRequest,
     ) -> StoreResult<Page<Permission>> {
-        let sql = format!(
-            "SELECT {PERMISSION_COLUMNS} FROM permissions WHERE tenant_id = $1 AND deleted_at IS NULL \
-             ORDER BY resource, action LIMIT $2 OFFSET $3"
-        );
-        on_pool!(&self.db, |pool| {
-            let data = sqlx::query_as::<_, Permission>(&sql)
-                .bind(tenant_id)
-                .bind(page.per_page)
-                .bind(page.offset())
-                .fetch_all(pool)
-                .await?;
-            let (total,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM permissions WHERE tenant_id = $1 AND deleted_at IS NULL",
-            )
-            .bind(tenant_id)
-            .fetch_one(pool)
-            .await?;
-            Ok(Page {
-                data,
-                page: page.page,
-                per_page: page.per_page,
-                total,
-            })
-        })
+        self.page_of(
+            "permissions",
+            PERMISSION_COLUMNS,
+            "resource, action",
+            tenant_id,
+            page,
+        )
+        .await
     }
 
     /// Updates a permission's description.
@@ -710,17 +673,8 @@ impl Store {
         role_id: Uuid,
         event: &AuditEvent,
     ) -> StoreResult<()> {
-        audited_tx!(self, event, |tx| {
-            ensure_live!(&mut *tx, "users", tenant_id, user_id);
-            ensure_live!(&mut *tx, "roles", tenant_id, role_id);
-            sqlx::query("INSERT INTO user_roles (tenant_id, user_id, role_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                .bind(tenant_id)
-                .bind(user_id)
-                .bind(role_id)
-                .execute(&mut *tx)
-                .await?;
-        });
-        Ok(())
+        self.add_link(super::links::USER_ROLE, tenant_id, user_id, role_id, event)
+            .await
     }
 
     /// Takes a role from a user.
@@ -731,21 +685,8 @@ impl Store {
         role_id: Uuid,
         event: &AuditEvent,
     ) -> StoreResult<()> {
-        audited_tx!(self, event, |tx| {
-            ensure_live!(&mut *tx, "users", tenant_id, user_id);
-            let done = sqlx::query(
-                "DELETE FROM user_roles WHERE tenant_id = $1 AND user_id = $2 AND role_id = $3",
-            )
-            .bind(tenant_id)
-            .bind(user_id)
-            .bind(role_id)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-        });
-        Ok(())
+        self.remove_link(super::links::USER_ROLE, tenant_id, user_id, role_id, event)
+            .await
     }
 
     /// Roles assigned directly to a user.
