@@ -20,6 +20,7 @@ pub mod audit_api {
     pub use super::audit::{AuditFilter, ChainVerification};
 }
 mod clients;
+mod grants;
 mod groups;
 mod history;
 mod keys;
