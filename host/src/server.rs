@@ -9,7 +9,6 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
@@ -91,7 +90,11 @@ pub fn app(ctx: Ctx) -> axum::Router {
             ])
     };
     crate::http::router(ctx)
-        .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, config.request_timeout))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(request_timed_out))
+                .timeout(config.request_timeout),
+        )
         .layer(cors)
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -102,6 +105,27 @@ pub fn app(ctx: Ctx) -> axum::Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(CatchPanicLayer::new())
+}
+
+/// A request that ran past `REQUEST_TIMEOUT` answers 504 problem+json; its
+/// handler future is dropped, which rolls back any open transaction.
+async fn request_timed_out(err: tower::BoxError) -> crate::http::problem::Problem {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        crate::http::problem::Problem::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            "Request Timeout",
+            "the request took longer than the server allows",
+        )
+    } else {
+        tracing::error!(error = %err, "middleware failure");
+        crate::http::problem::Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal Server Error",
+            "an unexpected error occurred",
+        )
+    }
 }
 
 /// Runs the server until SIGINT or SIGTERM, then drains in-flight requests.

@@ -77,3 +77,65 @@ async fn sigterm_drains_and_exits_cleanly_and_data_survives_a_restart() {
         .await;
     assert_eq!(v["valid"], true);
 }
+
+#[tokio::test]
+async fn slow_requests_time_out_with_a_problem_and_leave_no_partial_writes() {
+    // One hash at a time and a 1 s budget: a burst of password-bearing
+    // creations queues behind the semaphore and the tail of it times out.
+    let s =
+        Server::start_with(&[("REQUEST_TIMEOUT", "1"), ("PASSWORD_HASH_CONCURRENCY", "1")]).await;
+    let token = s.setup().await;
+    let url = format!("{}/api/v1/tenants/{MASTER}/users", s.base);
+    let mut tasks = Vec::new();
+    for i in 0..150 {
+        let (http, url, token) = (s.http.clone(), url.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let res = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({ "email": format!("burst{i}@example.com"), "password": "burst-password" }))
+                .send()
+                .await
+                .unwrap();
+            let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
+            (res.status(), ct)
+        }));
+    }
+    let (mut created, mut timed_out) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            (StatusCode::CREATED, _) => created += 1,
+            (StatusCode::GATEWAY_TIMEOUT, ct) => {
+                assert_eq!(ct.as_deref(), Some("application/problem+json"));
+                timed_out += 1;
+            }
+            (other, _) => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(timed_out > 0, "no request timed out ({created} created)");
+    let (_, users) = s
+        .get(
+            &format!("/api/v1/tenants/{MASTER}/users?per_page=1"),
+            &token,
+        )
+        .await;
+    let total = users["total"].as_i64().unwrap() - 1; // minus the admin
+    // Every 201 is there; a timed-out request left at most its whole write
+    // (if it committed in the instant before the deadline), never half of one.
+    assert!(
+        total >= created && total <= created + timed_out,
+        "{total} users for {created} created"
+    );
+    let (_, v) = s
+        .get(
+            &format!("/api/v1/tenants/{MASTER}/audit-logs/verify"),
+            &token,
+        )
+        .await;
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(
+        s.audit_count(MASTER, &token).await - 2,
+        total,
+        "one audit record per user created"
+    );
+}
