@@ -142,6 +142,15 @@ async fn tenant_users_roles_groups_and_check_access() {
         )
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
+    // A composite role with children cannot silently become simple.
+    let (st, _) = s
+        .put(
+            &format!("{base}/roles/{}", id(&power)),
+            &token,
+            json!({ "is_composite": false }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT);
 
     let check = |user: String, res: &'static str, act: &'static str| {
         let s = &s;

@@ -186,6 +186,21 @@ impl Store {
             let name = update.name.clone().unwrap_or(current.name);
             let description = update.description.clone().unwrap_or(current.description);
             let is_composite = update.is_composite.unwrap_or(current.is_composite);
+            if current.is_composite && !is_composite {
+                let (children,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM role_composites WHERE tenant_id = $1 AND parent_role_id = $2",
+                )
+                .bind(tenant_id)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if children > 0 {
+                    return Err(StoreError::Conflict(
+                        "the role still contains other roles; remove them before making it simple"
+                            .into(),
+                    ));
+                }
+            }
             sqlx::query(
                 "UPDATE roles SET name = $3, description = $4, is_composite = $5, version = version + 1, updated_at = $6 \
                  WHERE tenant_id = $1 AND id = $2",
