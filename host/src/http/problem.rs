@@ -72,18 +72,6 @@ impl From<Error> for ApiError {
     }
 }
 
-impl From<Problem> for ApiError {
-    fn from(p: Problem) -> Self {
-        // Carried through the domain error so there is one path out.
-        Self(Error::Validation(p.errors.clone().unwrap_or_else(|| {
-            vec![FieldError {
-                field: "request".into(),
-                message: p.detail.clone().unwrap_or_default(),
-            }]
-        })))
-    }
-}
-
 /// Result of a JSON handler.
 pub type ApiResult<T> = Result<T, ApiError>;
 
