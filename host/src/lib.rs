@@ -5,6 +5,8 @@
 //! `identity`, `authz`, `oauth`, `audit`) → `store` (SQLite or PostgreSQL).
 //! `model` holds the plain entities every layer shares.
 
+#![warn(missing_docs)]
+
 pub mod audit;
 pub mod authz;
 pub mod config;
