@@ -28,6 +28,7 @@ async fn build_user(
     depth: usize,
     role_ids: &[Uuid],
     tag: &str,
+    roles_on_ancestors: bool,
 ) -> anyhow::Result<Uuid> {
     let t = MASTER_TENANT_ID;
     let user = users::create(
@@ -51,9 +52,13 @@ async fn build_user(
                 },
             )
             .await?;
-            // Roles sit on ancestors at every level, so resolution must walk the whole chain.
-            let role = role_ids[(g * depth + level) % role_ids.len()];
-            groups::assign_role(ctx, actor, t, group.id, role).await?;
+            // With roles on every level, resolution must collect along the whole
+            // chain; without, it still walks the chain but finds roles only at
+            // the leaf, which isolates the cost of depth itself.
+            if roles_on_ancestors || level + 1 == depth {
+                let role = role_ids[(g * depth + level) % role_ids.len()];
+                groups::assign_role(ctx, actor, t, group.id, role).await?;
+            }
             parent = Some(group.id);
         }
         groups::add_member(ctx, actor, t, parent.expect("depth >= 1"), user.id).await?;
@@ -145,10 +150,11 @@ async fn run(label: &str, url: String, dir: &std::path::Path) -> anyhow::Result<
         }
         role_ids.push(role.id);
     }
-    let deep = build_user(&ctx, &actor, 10, &role_ids, "deep").await?;
-    let shallow = build_user(&ctx, &actor, 1, &role_ids, "shallow").await?;
+    let deep = build_user(&ctx, &actor, 10, &role_ids, "deep", true).await?;
+    let deep_leaf = build_user(&ctx, &actor, 10, &role_ids, "deepleaf", false).await?;
+    let shallow = build_user(&ctx, &actor, 1, &role_ids, "shallow", true).await?;
     println!(
-        "[{label}] built 200 roles, 550 groups, 2 users in {:.1} s",
+        "[{label}] built 200 roles, 1050 groups, 3 users in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     if std::env::var("BENCH_NO_ANALYZE").is_err() {
@@ -157,6 +163,7 @@ async fn run(label: &str, url: String, dir: &std::path::Path) -> anyhow::Result<
     }
     for (name, user) in [
         ("50 groups x 10 levels, 200 roles", deep),
+        ("50 groups x 10 levels, roles on leaves", deep_leaf),
         ("50 groups x 1 level, 200 roles", shallow),
     ] {
         let grants = ctx.store.effective_grants(t, user).await?;
