@@ -125,23 +125,19 @@ async fn tenant_users_roles_groups_and_check_access() {
         )
         .await;
     for (role, perm) in [(&reader, &docs_read), (&editor, &docs_write)] {
-        let (st, _) = s
-            .post(
-                &format!("{base}/roles/{}/permissions", id(role)),
-                &token,
-                json!({ "permission_id": id(perm) }),
-            )
-            .await;
-        assert_eq!(st, StatusCode::NO_CONTENT);
-    }
-    let (st, _) = s
-        .post(
-            &format!("{base}/roles/{}/composites", id(&power)),
+        s.link(
+            &format!("{base}/roles/{}/permissions", id(role)),
             &token,
-            json!({ "role_id": id(&editor) }),
+            json!({ "permission_id": id(perm) }),
         )
         .await;
-    assert_eq!(st, StatusCode::NO_CONTENT);
+    }
+    s.link(
+        &format!("{base}/roles/{}/composites", id(&power)),
+        &token,
+        json!({ "role_id": id(&editor) }),
+    )
+    .await;
     // A composite role with children cannot silently become simple.
     let (st, _) = s
         .put(
@@ -189,23 +185,19 @@ async fn tenant_users_roles_groups_and_check_access() {
         )
         .await;
     for (g, r) in [(&root, &reader), (&mid, &power)] {
-        let (st, _) = s
-            .post(
-                &format!("{base}/groups/{}/roles", id(g)),
-                &token,
-                json!({ "role_id": id(r) }),
-            )
-            .await;
-        assert_eq!(st, StatusCode::NO_CONTENT);
-    }
-    let (st, _) = s
-        .post(
-            &format!("{base}/groups/{}/members", id(&leaf)),
+        s.link(
+            &format!("{base}/groups/{}/roles", id(g)),
             &token,
-            json!({ "user_id": id(&alice) }),
+            json!({ "role_id": id(r) }),
         )
         .await;
-    assert_eq!(st, StatusCode::NO_CONTENT);
+    }
+    s.link(
+        &format!("{base}/groups/{}/members", id(&leaf)),
+        &token,
+        json!({ "user_id": id(&alice) }),
+    )
+    .await;
     let d = check(id(&alice), "documents", "read").await;
     assert_eq!(d["allowed"], true, "inherited from the root group: {d}");
     assert_eq!(d["granted_by"], json!(["reader"]));
@@ -219,14 +211,12 @@ async fn tenant_users_roles_groups_and_check_access() {
     assert_eq!(d["allowed"], false);
 
     // Direct role for bob; then revoke it.
-    let (st, _) = s
-        .post(
-            &format!("{base}/users/{}/roles", id(&bob)),
-            &token,
-            json!({ "role_id": id(&reader) }),
-        )
-        .await;
-    assert_eq!(st, StatusCode::NO_CONTENT);
+    s.link(
+        &format!("{base}/users/{}/roles", id(&bob)),
+        &token,
+        json!({ "role_id": id(&reader) }),
+    )
+    .await;
     assert_eq!(check(id(&bob), "documents", "read").await["allowed"], true);
     let (_, roles) = s
         .get(&format!("{base}/users/{}/roles", id(&bob)), &token)
@@ -287,14 +277,12 @@ async fn tenant_users_roles_groups_and_check_access() {
     );
 
     // A disabled user is denied whatever their roles.
-    let (st, _) = s
-        .post(
-            &format!("{base}/users/{}/roles", id(&bob)),
-            &token,
-            json!({ "role_id": id(&reader) }),
-        )
-        .await;
-    assert_eq!(st, StatusCode::NO_CONTENT);
+    s.link(
+        &format!("{base}/users/{}/roles", id(&bob)),
+        &token,
+        json!({ "role_id": id(&reader) }),
+    )
+    .await;
     let (st, _) = s
         .put(
             &format!("{base}/users/{}", id(&bob)),

@@ -51,14 +51,12 @@ async fn delegation_cannot_exceed_the_callers_own_permissions() {
         ("roles", "write"),
     ] {
         let pid = permission_id(&s, &token, &base, r, a).await;
-        let (st, _) = s
-            .post(
-                &format!("{base}/roles/{}/permissions", id(&helpdesk)),
-                &token,
-                json!({ "permission_id": pid }),
-            )
-            .await;
-        assert_eq!(st, StatusCode::NO_CONTENT);
+        s.link(
+            &format!("{base}/roles/{}/permissions", id(&helpdesk)),
+            &token,
+            json!({ "permission_id": pid }),
+        )
+        .await;
     }
     let hd = s
         .create(
@@ -67,14 +65,12 @@ async fn delegation_cannot_exceed_the_callers_own_permissions() {
             json!({ "email": "hd@example.com", "password": "helpdesk-pass" }),
         )
         .await;
-    let (st, _) = s
-        .post(
-            &format!("{base}/users/{}/roles", id(&hd)),
-            &token,
-            json!({ "role_id": id(&helpdesk) }),
-        )
-        .await;
-    assert_eq!(st, StatusCode::NO_CONTENT);
+    s.link(
+        &format!("{base}/users/{}/roles", id(&hd)),
+        &token,
+        json!({ "role_id": id(&helpdesk) }),
+    )
+    .await;
     let hd_token = s
         .password_token("", "admin-cli", "hd@example.com", "helpdesk-pass")
         .await;
@@ -210,14 +206,12 @@ async fn delegation_cannot_exceed_the_callers_own_permissions() {
             json!({ "email": "new@example.com" }),
         )
         .await;
-    let (st, _) = s
-        .post(
-            &format!("{base}/users/{}/roles", id(&newbie)),
-            &hd_token,
-            json!({ "role_id": id(&reader) }),
-        )
-        .await;
-    assert_eq!(st, StatusCode::NO_CONTENT);
+    s.link(
+        &format!("{base}/users/{}/roles", id(&newbie)),
+        &hd_token,
+        json!({ "role_id": id(&reader) }),
+    )
+    .await;
 }
 
 #[tokio::test]

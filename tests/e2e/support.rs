@@ -266,6 +266,12 @@ impl Server {
         v
     }
 
+    /// POSTs an assignment (role, permission, member, composite) and asserts 204.
+    pub async fn link(&self, path: &str, token: &str, body: Value) {
+        let (status, v) = self.post(path, token, body).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "POST {path}: {v}");
+    }
+
     /// Number of audit records of a tenant.
     pub async fn audit_count(&self, tenant: &str, token: &str) -> i64 {
         let (status, v) = self

@@ -235,23 +235,19 @@ async fn service_accounts_act_with_their_roles() {
             json!({ "name": "user-reader" }),
         )
         .await;
-    let (st, _) = s
-        .post(
-            &format!("{base}/roles/{}/permissions", role["id"].as_str().unwrap()),
-            &token,
-            json!({ "permission_id": users_read }),
-        )
-        .await;
-    assert_eq!(st, StatusCode::NO_CONTENT);
+    s.link(
+        &format!("{base}/roles/{}/permissions", role["id"].as_str().unwrap()),
+        &token,
+        json!({ "permission_id": users_read }),
+    )
+    .await;
     let sa = c["service_account_user_id"].as_str().unwrap();
-    let (st, _) = s
-        .post(
-            &format!("{base}/users/{sa}/roles"),
-            &token,
-            json!({ "role_id": role["id"] }),
-        )
-        .await;
-    assert_eq!(st, StatusCode::NO_CONTENT);
+    s.link(
+        &format!("{base}/users/{sa}/roles"),
+        &token,
+        json!({ "role_id": role["id"] }),
+    )
+    .await;
     let (st, _) = s.get(&format!("{base}/users"), &svc).await;
     assert_eq!(
         st,

@@ -42,6 +42,21 @@ fn live_sql(table: &str) -> String {
     )
 }
 
+/// Fails the transaction with `NotFound` unless `$sql` (from `live_sql`)
+/// finds the row `$id` of `$tenant`.
+macro_rules! require_live {
+    ($tx:expr, $sql:expr, $tenant:expr, $id:expr) => {{
+        let found: Option<(i64,)> = sqlx::query_as($sql)
+            .bind($tenant)
+            .bind($id)
+            .fetch_optional($tx)
+            .await?;
+        if found.is_none() {
+            return Err(StoreError::NotFound);
+        }
+    }};
+}
+
 impl Store {
     /// Links `left` and `right` (idempotent). Both must be live objects of
     /// `tenant_id`, so a link never crosses tenants.
@@ -59,16 +74,8 @@ impl Store {
         );
         let (left_live, right_live) = (live_sql(link.left.1), live_sql(link.right.1));
         audited_tx!(self, event, |tx| {
-            for (sql, id) in [(&left_live, left), (&right_live, right)] {
-                let found: Option<(i64,)> = sqlx::query_as(sql)
-                    .bind(tenant_id)
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if found.is_none() {
-                    return Err(StoreError::NotFound);
-                }
-            }
+            require_live!(&mut *tx, &left_live, tenant_id, left);
+            require_live!(&mut *tx, &right_live, tenant_id, right);
             sqlx::query(&insert)
                 .bind(tenant_id)
                 .bind(left)
@@ -94,14 +101,7 @@ impl Store {
         );
         let left_live = live_sql(link.left.1);
         audited_tx!(self, event, |tx| {
-            let found: Option<(i64,)> = sqlx::query_as(&left_live)
-                .bind(tenant_id)
-                .bind(left)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if found.is_none() {
-                return Err(StoreError::NotFound);
-            }
+            require_live!(&mut *tx, &left_live, tenant_id, left);
             let done = sqlx::query(&delete)
                 .bind(tenant_id)
                 .bind(left)
