@@ -18,6 +18,7 @@ pub mod identity;
 pub mod model;
 pub mod oauth;
 pub mod server;
+pub mod sessions;
 pub mod store;
 pub mod tenancy;
 pub mod time;

@@ -87,6 +87,13 @@ pub fn app(ctx: Ctx) -> axum::Router {
             .allow_headers([
                 axum::http::header::AUTHORIZATION,
                 axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderName::from_static("dpop"),
+            ])
+            // Browser clients doing DPoP must read the server's nonce and
+            // challenges.
+            .expose_headers([
+                axum::http::HeaderName::from_static("dpop-nonce"),
+                axum::http::header::WWW_AUTHENTICATE,
             ])
     };
     crate::http::router(ctx)
@@ -135,6 +142,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = SocketAddr::new(config.host, config.port);
     let external = config.external_url.clone();
     let ctx = Ctx::new(config, store.clone(), master);
+    tokio::spawn(purge_expired_state(store.clone()));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
@@ -148,6 +156,24 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Deletes expired codes, refresh tokens, revocation records and sessions
+/// every ten minutes; nothing depends on it for correctness (every read
+/// checks expiry), it only keeps the tables small.
+async fn purge_expired_state(store: crate::store::Store) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        match store
+            .purge_expired_oauth_state(crate::time::Timestamp::now())
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired OAuth state"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging expired OAuth state failed"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

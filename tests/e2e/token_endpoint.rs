@@ -151,7 +151,9 @@ async fn oauth_errors_are_precise() {
     let (st, body) = s
         .form("/t/does-not-exist", &[("grant_type", "password")], None)
         .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+    // No issuer lives at that address: 404 with an OAuth error body.
+    assert_eq!(st, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"], "invalid_request", "{body}");
     // client_credentials: wrong secret, and a secret sent for a public client.
     let c = s.create(&format!("/api/v1/tenants/{MASTER}/clients"), &token, json!({
         "client_id": "svc", "name": "Service", "client_type": "confidential", "grant_types": ["client_credentials"], "scopes": ["a"]

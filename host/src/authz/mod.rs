@@ -40,6 +40,7 @@ pub const ADMIN_PERMISSIONS: &[(&str, &str)] = &[
     ("clients", "write"),
     ("audit", "read"),
     ("keys", "read"),
+    ("keys", "rotate"),
 ];
 
 /// Outcome of a permission check.

@@ -11,6 +11,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
+use sha2::Digest;
 
 /// Errors from sealing and opening.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,7 @@ pub enum SealError {
 #[derive(Clone)]
 pub struct MasterKey {
     cipher: Aes256Gcm,
+    derivation: [u8; 32],
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -46,7 +48,26 @@ impl MasterKey {
         }
         let cipher =
             Aes256Gcm::new_from_slice(&bytes).map_err(|e| SealError::BadKey(e.to_string()))?;
-        Ok(Self { cipher })
+        // A separate root for derived keys, so no derived key ever equals
+        // the sealing key itself.
+        let mut d = sha2::Sha256::new();
+        d.update(b"vaultaris/derive/v1");
+        d.update(&bytes);
+        Ok(Self {
+            cipher,
+            derivation: d.finalize().into(),
+        })
+    }
+
+    /// A 32-byte key for `label` derived from the master key
+    /// (HMAC-SHA256), so every node of a cluster derives the same key — used
+    /// for MACs such as DPoP nonces and login-flow state.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.derivation)
+            .expect("HMAC accepts any key length");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// A fresh random key, base64.

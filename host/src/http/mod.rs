@@ -7,7 +7,9 @@ pub mod clients;
 pub mod extract;
 pub mod groups;
 pub mod health;
+pub mod keys;
 pub mod oauth;
+pub mod pages;
 pub mod problem;
 pub mod roles;
 pub mod setup;
@@ -71,7 +73,6 @@ pub fn api() -> (Router<Ctx>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(setup::router())
-        .merge(oauth::router())
         .merge(tenants::router())
         .merge(users::router())
         .merge(roles::router())
@@ -79,7 +80,35 @@ pub fn api() -> (Router<Ctx>, utoipa::openapi::OpenApi) {
         .merge(applications::router())
         .merge(clients::router())
         .merge(audit::router())
+        .merge(keys::router())
         .split_for_parts()
+}
+
+/// After any admin write under `/api/v1/tenants/{id}`, drops what the OAuth
+/// endpoints cached about that tenant (clients, the tenant, its settings),
+/// so on this node a change takes effect on the next request.
+async fn forget_cached_tenant_on_write(
+    axum::extract::State(ctx): axum::extract::State<Ctx>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let tenant = (!matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ))
+    .then(|| {
+        req.uri()
+            .path()
+            .strip_prefix("/api/v1/tenants/")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|id| uuid::Uuid::try_parse(id).ok())
+    })
+    .flatten();
+    let res = next.run(req).await;
+    if let Some(t) = tenant {
+        ctx.cache.invalidate_tenant(t);
+    }
+    res
 }
 
 /// The application router, before cross-cutting layers.
@@ -87,6 +116,8 @@ pub fn router(ctx: Ctx) -> Router {
     let (routes, openapi) = api();
     let doc = openapi.clone();
     routes
+        .merge(oauth::issuer_routes())
+        .nest("/t/{slug}", oauth::issuer_routes())
         .route(
             "/api/v1/docs/openapi.json",
             get(move || async move { axum::Json(doc) }),
@@ -109,5 +140,9 @@ pub fn router(ctx: Ctx) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            forget_cached_tenant_on_write,
+        ))
         .with_state(ctx)
 }

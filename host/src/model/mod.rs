@@ -8,12 +8,14 @@
 pub mod audit;
 pub mod client;
 pub mod identity;
+pub mod oidc;
 pub mod rbac;
 pub mod tenant;
 
 pub use audit::*;
 pub use client::*;
 pub use identity::*;
+pub use oidc::*;
 pub use rbac::*;
 pub use tenant::*;
 

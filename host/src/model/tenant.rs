@@ -60,6 +60,14 @@ pub struct TenantSettings {
     pub lockout_threshold: Option<i64>,
     /// Lock duration in seconds.
     pub lockout_duration: Option<i64>,
+    /// Background colour of the hosted login page, `#rrggbb`.
+    pub background_color: Option<String>,
+    /// Absolute browser session lifetime in seconds (default 36000).
+    pub session_lifetime: Option<i64>,
+    /// ID token lifetime in seconds (default 3600).
+    pub id_token_lifetime: Option<i64>,
+    /// Require a server-issued `DPoP-Nonce` in every DPoP proof (RFC 9449 §8).
+    pub dpop_nonce_required: Option<bool>,
 }
 
 /// A tenant as answered by the API, with its issuer URL.

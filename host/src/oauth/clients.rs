@@ -10,7 +10,10 @@ use crate::context::Ctx;
 use crate::crypto::secrets::{random_secret, sha256_hex};
 use crate::error::{Error, Result};
 use crate::identity::validate::Validator;
-use crate::model::{Actor, ClientType, OAuthClient, Page, PageRequest, UserProfile};
+use crate::model::{
+    Actor, CLIENT_AUTH_METHODS, ClientOidcSettings, ClientType, ID_TOKEN_ALGS, OAuthClient, Page,
+    PageRequest, UserProfile,
+};
 use crate::store::{ClientUpdate, NewClient, NewUser};
 use crate::time::Timestamp;
 
@@ -50,6 +53,9 @@ pub struct CreateClient {
     pub refresh_token_lifetime: Option<i64>,
     /// Owning application.
     pub application_id: Option<Uuid>,
+    /// OpenID Connect metadata.
+    #[serde(flatten)]
+    pub oidc: ClientOidcSettings,
 }
 
 /// Body of client update; absent fields stay unchanged.
@@ -78,6 +84,17 @@ pub struct UpdateClient {
     pub refresh_token_lifetime: Option<Option<i64>>,
     /// Enabled flag.
     pub enabled: Option<bool>,
+    /// Authentication method at the token endpoint.
+    pub token_endpoint_auth_method: Option<String>,
+    /// Public keys for `private_key_jwt`.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// ID token signing algorithm.
+    pub id_token_signed_response_alg: Option<String>,
+    /// Post-logout redirect URIs.
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// DPoP required at the token endpoint.
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// A client with its secret, answered exactly once (creation or rotation).
@@ -127,6 +144,62 @@ fn validate_lists(
     }
 }
 
+/// Checks OpenID Connect metadata against the client type.
+fn validate_oidc(v: &mut Validator, o: &ClientOidcSettings, confidential: bool) {
+    if let Some(m) = &o.token_endpoint_auth_method {
+        if !CLIENT_AUTH_METHODS.contains(&m.as_str()) {
+            v.fail(
+                "token_endpoint_auth_method",
+                format!("must be one of {}", CLIENT_AUTH_METHODS.join(", ")),
+            );
+        } else if confidential == (m == "none") {
+            v.fail(
+                "token_endpoint_auth_method",
+                if confidential {
+                    "confidential clients must authenticate"
+                } else {
+                    "public clients use 'none'"
+                },
+            );
+        }
+    }
+    if let Some(a) = &o.id_token_signed_response_alg
+        && !ID_TOKEN_ALGS.contains(&a.as_str())
+    {
+        v.fail(
+            "id_token_signed_response_alg",
+            format!("must be one of {}", ID_TOKEN_ALGS.join(", ")),
+        );
+    }
+    if o.post_logout_redirect_uris.len() > 50 {
+        v.fail("post_logout_redirect_uris", "at most 50 URIs");
+    }
+    for (i, u) in o.post_logout_redirect_uris.iter().enumerate() {
+        v.redirect_uri(&format!("post_logout_redirect_uris[{i}]"), u);
+    }
+    let pkjwt = o.token_endpoint_auth_method.as_deref() == Some("private_key_jwt");
+    match &o.jwks {
+        None if pkjwt => v.fail("jwks", "private_key_jwt needs the client's public keys"),
+        None => {}
+        Some(jwks) => {
+            let keys = jwks.get("keys").and_then(|k| k.as_array());
+            match keys {
+                Some(keys) if !keys.is_empty() && keys.len() <= 10 => {
+                    for (i, k) in keys.iter().enumerate() {
+                        if let Err(e) = crate::crypto::jose::jwk_thumbprint(k) {
+                            v.fail(
+                                &format!("jwks.keys[{i}]"),
+                                format!("not a usable public JWK: {e}"),
+                            );
+                        }
+                    }
+                }
+                _ => v.fail("jwks", "must be a JWK Set with 1 to 10 keys"),
+            }
+        }
+    }
+}
+
 fn validate_lifetime(v: &mut Validator, field: &str, value: Option<i64>) {
     if value.is_some_and(|x| !(1..=31_536_000).contains(&x)) {
         v.fail(field, "must be between 1 and 31536000 seconds");
@@ -148,11 +221,12 @@ pub async fn create(
     let grants = req
         .grant_types
         .clone()
-        .unwrap_or_else(|| vec!["authorization_code".into()]);
-    let scopes = req
-        .scopes
-        .clone()
-        .unwrap_or_else(|| vec!["openid".into(), "profile".into(), "email".into()]);
+        .unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]);
+    let scopes = req.scopes.clone().unwrap_or_else(|| {
+        ["openid", "profile", "email", "offline_access"]
+            .map(String::from)
+            .to_vec()
+    });
     let mut v = Validator::new();
     let ok_id = !client_id.is_empty()
         && client_id.len() <= 128
@@ -169,6 +243,11 @@ pub async fn create(
     validate_lists(&mut v, &req.redirect_uris, &grants, &scopes);
     validate_lifetime(&mut v, "access_token_lifetime", req.access_token_lifetime);
     validate_lifetime(&mut v, "refresh_token_lifetime", req.refresh_token_lifetime);
+    validate_oidc(
+        &mut v,
+        &req.oidc,
+        req.client_type == ClientType::Confidential,
+    );
     if req.client_type == ClientType::Public && grants.iter().any(|g| g == "client_credentials") {
         v.fail(
             "grant_types",
@@ -184,7 +263,10 @@ pub async fn create(
     v.finish()?;
     let now = Timestamp::now();
     let confidential = req.client_type == ClientType::Confidential;
-    let secret = confidential.then(random_secret);
+    // A private_key_jwt client proves itself with its key, never a secret.
+    let uses_secret =
+        confidential && req.oidc.token_endpoint_auth_method.as_deref() != Some("private_key_jwt");
+    let secret = uses_secret.then(random_secret);
     let service_account =
         (confidential && grants.iter().any(|g| g == "client_credentials")).then(|| NewUser {
             id: Uuid::now_v7(),
@@ -218,6 +300,7 @@ pub async fn create(
         access_token_lifetime: req.access_token_lifetime,
         refresh_token_lifetime: req.refresh_token_lifetime,
         service_account_user_id: service_account.as_ref().map(|u| u.id),
+        oidc_settings: req.oidc,
         enabled: true,
         version: 1,
         created_at: now,
@@ -307,6 +390,31 @@ pub async fn update(
             "client_credentials needs a confidential client registered with it",
         );
     }
+    let mut oidc = current.oidc_settings.clone();
+    if let Some(m) = &req.token_endpoint_auth_method {
+        oidc.token_endpoint_auth_method = Some(m.clone());
+    }
+    if let Some(j) = &req.jwks {
+        oidc.jwks = Some(j.clone());
+    }
+    if let Some(a) = &req.id_token_signed_response_alg {
+        oidc.id_token_signed_response_alg = Some(a.clone());
+    }
+    if let Some(u) = &req.post_logout_redirect_uris {
+        oidc.post_logout_redirect_uris = u.clone();
+    }
+    if let Some(d) = req.dpop_bound_access_tokens {
+        oidc.dpop_bound_access_tokens = d;
+    }
+    validate_oidc(&mut v, &oidc, current.is_confidential());
+    if current.auth_method() == "private_key_jwt"
+        && oidc.token_endpoint_auth_method.as_deref() != Some("private_key_jwt")
+    {
+        v.fail(
+            "token_endpoint_auth_method",
+            "a private_key_jwt client has no secret; register a new client to change method",
+        );
+    }
     if !current.is_confidential() && req.require_pkce == Some(false) {
         v.fail("require_pkce", "public clients always require PKCE");
     }
@@ -337,6 +445,7 @@ pub async fn update(
         require_consent: req.require_consent,
         access_token_lifetime: req.access_token_lifetime,
         refresh_token_lifetime: req.refresh_token_lifetime,
+        oidc_settings: (oidc != current.oidc_settings).then_some(oidc),
         enabled: req.enabled,
     };
     ctx.store

@@ -13,6 +13,12 @@ pub struct OAuthError {
     /// HTTP status to answer with.
     #[serde(skip)]
     pub status: u16,
+    /// A fresh `DPoP-Nonce` header to send with the error.
+    #[serde(skip)]
+    pub dpop_nonce: Option<String>,
+    /// The `WWW-Authenticate` challenge (resource endpoints).
+    #[serde(skip)]
+    pub www_authenticate: Option<String>,
 }
 
 impl OAuthError {
@@ -21,7 +27,55 @@ impl OAuthError {
             error,
             error_description: d.into(),
             status,
+            dpop_nonce: None,
+            www_authenticate: None,
         }
+    }
+    /// `invalid_dpop_proof` (400, RFC 9449 §5).
+    pub fn invalid_dpop_proof(d: impl Into<String>) -> Self {
+        Self::new("invalid_dpop_proof", 400, d)
+    }
+    /// `use_dpop_nonce` (400, RFC 9449 §8) carrying the nonce to use.
+    pub fn use_dpop_nonce(nonce: String) -> Self {
+        let mut e = Self::new(
+            "use_dpop_nonce",
+            400,
+            "a DPoP proof with the server-provided nonce is required",
+        );
+        e.dpop_nonce = Some(nonce);
+        e
+    }
+    /// `invalid_token` (401) for resource endpoints.
+    pub fn invalid_token(d: impl Into<String>) -> Self {
+        Self::new("invalid_token", 401, d)
+    }
+    /// `insufficient_scope` (403) for resource endpoints.
+    pub fn insufficient_scope(d: impl Into<String>) -> Self {
+        Self::new("insufficient_scope", 403, d)
+    }
+    /// `unsupported_token_type` (400, RFC 7009).
+    pub fn unsupported_token_type(d: impl Into<String>) -> Self {
+        Self::new("unsupported_token_type", 400, d)
+    }
+    /// Sets the challenge a resource endpoint answers with: `scheme` is
+    /// `Bearer` or `DPoP`; 400/401/403 errors carry their code in it.
+    pub fn challenge(mut self, scheme: &str) -> Self {
+        let mut c = format!("{scheme} realm=\"vaultaris\"");
+        if self.error != "invalid_request" || self.status != 401 {
+            c.push_str(&format!(
+                ", error=\"{}\", error_description=\"{}\"",
+                self.error,
+                self.error_description.replace(['"', '\\'], "'")
+            ));
+        }
+        if scheme == "DPoP" {
+            c.push_str(", algs=\"ES256 EdDSA Ed25519 RS256 PS256\"");
+        }
+        self.www_authenticate = Some(c);
+        if self.error == "invalid_dpop_proof" || self.error == "use_dpop_nonce" {
+            self.status = 401;
+        }
+        self
     }
     /// `invalid_request` (400).
     pub fn invalid_request(d: impl Into<String>) -> Self {

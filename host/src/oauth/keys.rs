@@ -1,45 +1,122 @@
-//! `KeyRing`: each tenant's signing keys, opened once and cached.
+//! `KeyRing`: each tenant's signing keys, opened once and cached; key
+//! listing and rotation for the admin API.
 //!
-//! Security decision: private keys are stored sealed (AES-256-GCM under the
-//! master key, bound to the kid) and opened only into this cache. The cache
-//! lives 60 seconds so a rotation on another node is picked up promptly.
+//! A tenant holds one active key per algorithm — EdDSA (Ed25519, signs
+//! access tokens), ES256 and RS256 (ID tokens, by client choice) — plus the
+//! retiring keys that still verify. Tenants created before ES256/RS256 keys
+//! existed get them on first use (`KeyRing::get`).
+//!
+//! Security decisions:
+//! - Private keys are stored sealed (AES-256-GCM under the master key, bound
+//!   to the kid) and opened only into this cache; a key whose opened secret
+//!   does not match its kid is refused.
+//! - The cache lives at most 60 seconds (less when a retiring key's window
+//!   ends sooner), so a rotation on another node is picked up promptly and a
+//!   retired key leaves the JWKS on time.
+//! - Rotation keeps the old key verifying for the longest lifetime of any
+//!   token it may have signed (see `rotation_overlap`), so rotating never
+//!   invalidates a token that is still within its lifetime.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::audit::event;
+use crate::context::Ctx;
 use crate::crypto::sealing::MasterKey;
-use crate::crypto::signing::Ed25519Key;
-use crate::model::SigningKeyRecord;
+use crate::crypto::signing::{Ed25519Key, JwsSigningKey, KeyAlgorithm};
+use crate::error::Error;
+use crate::model::{Actor, SigningKeyRecord, Tenant};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 
 const CACHE_TTL: Duration = Duration::from_secs(60);
 
+/// A kid unknown to the cache triggers a reload at most this often per
+/// tenant, so tokens naming random kids cannot turn into database load.
+const UNKNOWN_KID_RELOAD: Duration = Duration::from_secs(5);
+
+/// ID tokens live 3600 s unless the tenant says otherwise; the overlap is
+/// never shorter than that.
+const ID_TOKEN_LIFETIME_FLOOR: i64 = 3600;
+
+/// Added to the overlap: other nodes may sign with the old key until their
+/// cache expires (`CACHE_TTL`), and clocks drift (60 s).
+const ROTATION_MARGIN: i64 = CACHE_TTL.as_secs() as i64 + 60;
+
+/// JWK members that may appear in a published public key.
+const PUBLIC_MEMBERS: &[&str] = &["kty", "crv", "x", "y", "n", "e", "kid", "use", "alg"];
+
 /// A tenant's usable keys.
 #[derive(Debug)]
 pub struct TenantKeys {
-    /// The key that signs new tokens.
+    /// The active Ed25519 key (signs access tokens, header `alg: EdDSA`).
     pub signing: Ed25519Key,
-    /// Public JWKs of every key that still verifies.
-    pub jwks: Vec<serde_json::Value>,
+    /// The active key of each algorithm, in `KeyAlgorithm::ALL` order.
+    active: Vec<JwsSigningKey>,
+    /// Public JWKs of every key that still verifies: active keys (EdDSA,
+    /// ES256, RS256), then retiring keys, newest first.
+    pub jwks: Vec<Value>,
     loaded: Instant,
+    expires: Instant,
 }
 
-/// Errors loading keys.
+impl TenantKeys {
+    /// The active key of `alg`.
+    pub fn active(&self, alg: KeyAlgorithm) -> Option<&JwsSigningKey> {
+        self.active.iter().find(|k| k.algorithm() == alg)
+    }
+
+    /// Signs `claims` as a compact JWS under header `alg` (`EdDSA`,
+    /// `Ed25519`, `ES256` or `RS256`) with the matching active key.
+    pub fn sign(&self, alg: &str, typ: &str, claims: &Value) -> Result<String, KeyError> {
+        let key = KeyAlgorithm::for_header_alg(alg)
+            .and_then(|a| self.active(a))
+            .ok_or_else(|| KeyError::UnsupportedAlgorithm(alg.to_string()))?;
+        key.sign_jwt(alg, typ, claims)
+            .map_err(|e| KeyError::Crypto(e.to_string()))
+    }
+
+    /// Whether a key with this kid is in the JWKS.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.jwks
+            .iter()
+            .any(|k| k.get("kid").and_then(Value::as_str) == Some(kid))
+    }
+}
+
+/// Errors loading or using keys.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    /// The tenant has no active key.
+    /// The tenant has no active key (of some algorithm) and none could be made.
     #[error("tenant has no active signing key")]
     NoActiveKey,
     /// A sealed key could not be opened (wrong master key?).
     #[error("signing key {0} cannot be opened with this master key")]
     Sealed(String),
+    /// No key signs under this JWS algorithm.
+    #[error("unsupported signing algorithm {0}")]
+    UnsupportedAlgorithm(String),
+    /// Generating or using a key failed.
+    #[error("signing key failure: {0}")]
+    Crypto(String),
     /// Store failure.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<KeyError> for Error {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Store(s) => Error::from(s),
+            other => Error::Internal(other.to_string()),
+        }
+    }
 }
 
 /// Cache of per-tenant keys.
@@ -48,6 +125,9 @@ pub struct KeyRing {
     store: Store,
     master: MasterKey,
     cache: Arc<RwLock<HashMap<Uuid, Arc<TenantKeys>>>>,
+    /// Serialises creating missing keys, so a burst of first requests to a
+    /// tenant generates one RSA key, not one per request.
+    creating: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl KeyRing {
@@ -57,50 +137,336 @@ impl KeyRing {
             store,
             master,
             cache: Arc::default(),
+            creating: Arc::default(),
         }
     }
 
-    /// Generates a new Ed25519 key record for `tenant_id`, sealed.
+    /// Generates a new Ed25519 key record for `tenant_id`, sealed (tenant
+    /// provisioning; the ES256 and RS256 keys follow on first use).
     pub fn new_key_record(&self, tenant_id: Uuid) -> SigningKeyRecord {
-        let key = Ed25519Key::generate();
+        self.record_of(tenant_id, &JwsSigningKey::generate(KeyAlgorithm::EdDSA))
+    }
+
+    /// Generates a new active key record of `alg` for `tenant_id`, sealed.
+    /// Generation runs off the async runtime (RSA takes a while).
+    pub async fn generate_key_record(
+        &self,
+        tenant_id: Uuid,
+        alg: KeyAlgorithm,
+    ) -> Result<SigningKeyRecord, KeyError> {
+        let key = tokio::task::spawn_blocking(move || JwsSigningKey::generate(alg))
+            .await
+            .map_err(|e| KeyError::Crypto(e.to_string()))?;
+        Ok(self.record_of(tenant_id, &key))
+    }
+
+    /// Seals `key` into a storable active record. The sealed blob is bound
+    /// to the kid, so it cannot be moved onto another row.
+    fn record_of(&self, tenant_id: Uuid, key: &JwsSigningKey) -> SigningKeyRecord {
         SigningKeyRecord {
-            kid: key.kid.clone(),
+            kid: key.kid().to_string(),
             tenant_id,
-            algorithm: "EdDSA".into(),
+            algorithm: key.algorithm().as_str().into(),
             public_jwk: key.public_jwk(),
-            private_key_enc: self.master.seal(&key.secret_bytes(), &key.kid),
+            private_key_enc: self.master.seal(&key.secret_bytes(), key.kid()),
             status: "active".into(),
             created_at: Timestamp::now(),
         }
     }
 
-    /// The tenant's keys, from cache or freshly opened.
+    /// Drops the tenant's cached keys (after a rotation).
+    pub fn invalidate(&self, tenant_id: Uuid) {
+        self.cache
+            .write()
+            .expect("key cache lock")
+            .remove(&tenant_id);
+    }
+
+    fn cached(&self, tenant_id: Uuid) -> Option<Arc<TenantKeys>> {
+        self.cache
+            .read()
+            .expect("key cache lock")
+            .get(&tenant_id)
+            .filter(|k| Instant::now() < k.expires)
+            .cloned()
+    }
+
+    /// The tenant's keys, from cache or freshly opened. A tenant lacking an
+    /// active key of some algorithm gets one generated and stored here.
     pub async fn get(&self, tenant_id: Uuid) -> Result<Arc<TenantKeys>, KeyError> {
-        if let Some(k) = self.cache.read().expect("key cache lock").get(&tenant_id)
-            && k.loaded.elapsed() < CACHE_TTL
-        {
-            return Ok(k.clone());
+        if let Some(k) = self.cached(tenant_id) {
+            return Ok(k);
         }
-        let records = self.store.signing_keys(tenant_id).await?;
-        let active = records
-            .iter()
-            .find(|r| r.status == "active")
-            .ok_or(KeyError::NoActiveKey)?;
-        let secret = self
-            .master
-            .open(&active.private_key_enc, &active.kid)
-            .map_err(|_| KeyError::Sealed(active.kid.clone()))?;
-        let signing = Ed25519Key::from_bytes(active.kid.clone(), &secret)
-            .ok_or_else(|| KeyError::Sealed(active.kid.clone()))?;
-        let keys = Arc::new(TenantKeys {
-            signing,
-            jwks: records.iter().map(|r| r.public_jwk.clone()).collect(),
-            loaded: Instant::now(),
-        });
+        let keys = Arc::new(self.load(tenant_id).await?);
         self.cache
             .write()
             .expect("key cache lock")
             .insert(tenant_id, keys.clone());
         Ok(keys)
     }
+
+    /// Like `get`, but reloads (at most every 5 seconds) when `kid` is not in
+    /// the cached JWKS — a key rotated in on another node is then usable for
+    /// verification at once rather than after the cache expires.
+    pub async fn get_for_kid(
+        &self,
+        tenant_id: Uuid,
+        kid: Option<&str>,
+    ) -> Result<Arc<TenantKeys>, KeyError> {
+        let keys = self.get(tenant_id).await?;
+        match kid {
+            Some(kid) if !keys.has_kid(kid) && keys.loaded.elapsed() >= UNKNOWN_KID_RELOAD => {
+                self.invalidate(tenant_id);
+                self.get(tenant_id).await
+            }
+            _ => Ok(keys),
+        }
+    }
+
+    fn missing(rows: &[(SigningKeyRecord, Option<Timestamp>)]) -> Vec<KeyAlgorithm> {
+        KeyAlgorithm::ALL
+            .into_iter()
+            .filter(|a| {
+                !rows
+                    .iter()
+                    .any(|(r, _)| r.status == "active" && r.algorithm == a.as_str())
+            })
+            .collect()
+    }
+
+    async fn load(&self, tenant_id: Uuid) -> Result<TenantKeys, KeyError> {
+        let mut rows = self
+            .store
+            .verifying_signing_keys(tenant_id, Timestamp::now())
+            .await?;
+        if !Self::missing(&rows).is_empty() {
+            let _guard = self.creating.lock().await;
+            rows = self
+                .store
+                .verifying_signing_keys(tenant_id, Timestamp::now())
+                .await?;
+            for alg in Self::missing(&rows) {
+                let record = self.generate_key_record(tenant_id, alg).await?;
+                let ev = event(
+                    tenant_id,
+                    &Actor::system(),
+                    "key.created",
+                    "signing_key",
+                    &record.kid,
+                    json!({ "algorithm": alg.as_str(), "kid": record.kid, "reason": "no active key of this algorithm" }),
+                );
+                // `false`: another node added one first; the re-read below finds it.
+                self.store.add_missing_signing_key(&record, &ev).await?;
+            }
+            rows = self
+                .store
+                .verifying_signing_keys(tenant_id, Timestamp::now())
+                .await?;
+        }
+        self.open(rows)
+    }
+
+    /// Opens the active keys and builds the JWKS.
+    fn open(
+        &self,
+        rows: Vec<(SigningKeyRecord, Option<Timestamp>)>,
+    ) -> Result<TenantKeys, KeyError> {
+        let mut active = Vec::with_capacity(3);
+        for alg in KeyAlgorithm::ALL {
+            let (record, _) = rows
+                .iter()
+                .find(|(r, _)| r.status == "active" && r.algorithm == alg.as_str())
+                .ok_or(KeyError::NoActiveKey)?;
+            let secret = self
+                .master
+                .open(&record.private_key_enc, &record.kid)
+                .map_err(|_| KeyError::Sealed(record.kid.clone()))?;
+            let key = JwsSigningKey::from_secret_bytes(
+                alg,
+                &record.kid,
+                &zeroize::Zeroizing::new(secret),
+            )
+            .map_err(|_| KeyError::Sealed(record.kid.clone()))?;
+            active.push(key);
+        }
+        let signing = match &active[0] {
+            JwsSigningKey::Ed25519(k) => k.clone(),
+            _ => return Err(KeyError::NoActiveKey),
+        };
+        // Active keys in algorithm order, then retiring keys newest first.
+        let mut jwks: Vec<Value> = active.iter().map(JwsSigningKey::public_jwk).collect();
+        jwks.extend(
+            rows.iter()
+                .filter(|(r, _)| r.status != "active")
+                .map(|(r, _)| published_jwk(&r.public_jwk)),
+        );
+        let now = Timestamp::now();
+        let loaded = Instant::now();
+        // Expire the cache entry when the first retiring key's window ends.
+        let until_retire = rows
+            .iter()
+            .filter_map(|(_, after)| *after)
+            .map(|after| Duration::from_secs((after.unix() - now.unix()).max(0) as u64 + 1))
+            .min();
+        let ttl = until_retire.map_or(CACHE_TTL, |d| d.min(CACHE_TTL));
+        Ok(TenantKeys {
+            signing,
+            active,
+            jwks,
+            loaded,
+            expires: loaded + ttl,
+        })
+    }
+}
+
+/// A stored public JWK as published: only public members, and no `alg` on
+/// Ed25519 keys (older records carried `alg: EdDSA`, which strict libraries
+/// reject for tokens whose header says `Ed25519`).
+fn published_jwk(stored: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    if let Some(obj) = stored.as_object() {
+        for (k, v) in obj {
+            // Security: whatever is stored, nothing but public members leaves.
+            if PUBLIC_MEMBERS.contains(&k.as_str()) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    if out.get("kty").and_then(Value::as_str) == Some("OKP") {
+        out.remove("alg");
+    }
+    Value::Object(out)
+}
+
+/// A signing key as the admin API shows it: public half only.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SigningKeyView {
+    /// Key id (RFC 7638 thumbprint).
+    pub kid: String,
+    /// `EdDSA`, `ES256` or `RS256`.
+    pub algorithm: String,
+    /// `active` (signs), `retiring` (verifies until `retire_after`) or
+    /// `retired`.
+    pub status: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// When a retiring key leaves the JWKS.
+    pub retire_after: Option<Timestamp>,
+    /// The public JWK.
+    #[schema(value_type = Object)]
+    pub public_jwk: Value,
+}
+
+fn view(
+    record: &SigningKeyRecord,
+    retire_after: Option<Timestamp>,
+    now: Timestamp,
+) -> SigningKeyView {
+    let status = match (record.status.as_str(), retire_after) {
+        ("retiring", Some(after)) if after <= now => "retired".to_string(),
+        (s, _) => s.to_string(),
+    };
+    SigningKeyView {
+        kid: record.kid.clone(),
+        algorithm: record.algorithm.clone(),
+        status,
+        created_at: record.created_at,
+        retire_after,
+        public_jwk: published_jwk(&record.public_jwk),
+    }
+}
+
+/// Body of a rotation: one algorithm, or (absent) all three.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKeys {
+    /// `EdDSA`, `ES256` or `RS256`; absent rotates every algorithm.
+    pub algorithm: Option<String>,
+}
+
+/// Every key of the tenant (active, retiring, retired), active first.
+pub async fn list_keys(ctx: &Ctx, tenant_id: Uuid) -> crate::error::Result<Vec<SigningKeyView>> {
+    // Makes sure the tenant has an active key of every algorithm.
+    ctx.keys.get(tenant_id).await?;
+    let now = Timestamp::now();
+    Ok(ctx
+        .store
+        .all_signing_keys(tenant_id)
+        .await?
+        .iter()
+        .map(|(r, after)| view(r, *after, now))
+        .collect())
+}
+
+/// How long a key keeps verifying after rotation, seconds: the longest
+/// lifetime of a token it may have signed — access and refresh token
+/// lifetimes from the configuration, the tenant's overrides and any client's
+/// overrides, and the ID token lifetime (at least 3600 s) — plus
+/// `ROTATION_MARGIN` for caches on other nodes and clock skew. Refresh
+/// lifetimes count although refresh tokens are opaque: an ID token may be
+/// presented as `id_token_hint` after it expires, for as long as the
+/// client's grant lives.
+pub async fn rotation_overlap(ctx: &Ctx, tenant: &Tenant) -> crate::error::Result<i64> {
+    let s = &tenant.settings;
+    let clients = ctx.store.longest_client_token_lifetime(tenant.id).await?;
+    let longest = [
+        Some(ctx.config.access_token_lifetime),
+        Some(ctx.config.refresh_token_lifetime),
+        s.access_token_lifetime,
+        s.refresh_token_lifetime,
+        s.id_token_lifetime,
+        clients,
+        Some(ID_TOKEN_LIFETIME_FLOOR),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(ID_TOKEN_LIFETIME_FLOOR);
+    Ok(longest + ROTATION_MARGIN)
+}
+
+/// Rotates the tenant's keys of one algorithm (or all three): new keys
+/// become active, the old active keys retire after `rotation_overlap`. The
+/// change and its `key.rotated` audit record land in one transaction.
+pub async fn rotate_keys(
+    ctx: &Ctx,
+    actor: &Actor,
+    tenant_id: Uuid,
+    req: RotateKeys,
+) -> crate::error::Result<Vec<SigningKeyView>> {
+    let algorithms = match req.algorithm.as_deref() {
+        None => KeyAlgorithm::ALL.to_vec(),
+        Some(name) => vec![
+            KeyAlgorithm::parse(name)
+                .ok_or_else(|| Error::field("algorithm", "must be one of EdDSA, ES256, RS256"))?,
+        ],
+    };
+    let tenant = ctx
+        .store
+        .get_tenant(tenant_id)
+        .await
+        .map_err(Error::from_store("tenant"))?;
+    let overlap = rotation_overlap(ctx, &tenant).await?;
+    let mut records = Vec::with_capacity(algorithms.len());
+    for alg in algorithms {
+        records.push(ctx.keys.generate_key_record(tenant_id, alg).await?);
+    }
+    let now = Timestamp::now();
+    let retire_after = now.plus_seconds(overlap);
+    let ev = event(
+        tenant_id,
+        actor,
+        "key.rotated",
+        "signing_keys",
+        tenant_id,
+        json!({
+            "keys": records.iter().map(|r| json!({ "algorithm": r.algorithm, "kid": r.kid })).collect::<Vec<_>>(),
+            "previous_keys_retire_after": retire_after,
+        }),
+    );
+    ctx.store
+        .rotate_signing_keys(tenant_id, &records, now, retire_after, &ev)
+        .await?;
+    ctx.keys.invalidate(tenant_id);
+    Ok(records.iter().map(|r| view(r, None, now)).collect())
 }

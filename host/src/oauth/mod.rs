@@ -1,13 +1,20 @@
-//! The OAuth 2.0 authorization server: signing keys, the token endpoint's
-//! grants, and access-token verification for the admin API.
-//!
-//! This issue implements the `password` grant (for first-party clients such
-//! as `admin-cli`) and `client_credentials` (confidential clients acting as
-//! their service account). The full OpenID Connect provider extends these
-//! modules.
+//! The OAuth 2.0 authorization server and OpenID Provider: one issuer per
+//! tenant, its keys, the authorization and token endpoints' logic, DPoP,
+//! introspection, revocation, userinfo and logout.
 
+pub mod authorize;
+pub mod cache;
+pub mod client_auth;
 pub mod clients;
+pub mod discovery;
+pub mod dpop;
 pub mod error;
+pub mod introspection;
+pub mod issuance;
+pub mod issuer;
 pub mod keys;
+pub mod logout;
+pub mod replay;
 pub mod token;
+pub mod userinfo;
 pub mod verify;

@@ -1,85 +1,98 @@
-//! The token endpoint's grants.
+//! The token endpoint's grants: authorization_code (with PKCE),
+//! refresh_token (rotation with reuse detection), client_credentials and
+//! password (off unless a client lists it).
 
-use serde::Serialize;
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
-use utoipa::ToSchema;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::client_auth::{ClientCredentials, authenticate};
+use super::dpop::{self, DpopKey, ProofTarget};
 use super::error::OAuthError;
+use super::issuance::{
+    self, AccessTokenSpec, IdTokenSpec, TokenResponse, new_refresh_token, refresh_token_lifetime,
+};
+use super::issuer::Issuer;
 use crate::context::Ctx;
-use crate::crypto::secrets::verify_secret;
-use crate::model::{Actor, AuditEvent, OAuthClient, Tenant};
+use crate::crypto::secrets::sha256_hex;
+use crate::model::{Actor, AuditEvent, OAuthClient, OAuthGrant, RefreshTokenRecord, User};
+use crate::sessions::login::{LoginError, verify_password};
+use crate::store::{CodeRedemption, RefreshRotation, StoreError};
 use crate::time::Timestamp;
 
-/// How the client presented itself.
+/// Grant types the token endpoint implements.
+pub const GRANT_TYPES: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "password",
+];
+
+/// A parsed token request.
 #[derive(Debug, Clone)]
-pub struct ClientAuthentication {
-    /// The `client_id`.
-    pub client_id: String,
-    /// The secret, from Basic auth or the form.
-    pub secret: Option<String>,
+pub struct TokenRequest {
+    /// Form parameters other than client authentication.
+    pub form: HashMap<String, String>,
+    /// How the client authenticated.
+    pub credentials: Option<ClientCredentials>,
+    /// The `DPoP` header, if sent.
+    pub dpop: Option<String>,
+    /// Who is calling (for the audit log).
+    pub actor: Actor,
 }
 
-/// Form parameters of a token request.
-#[derive(Debug, Clone, Default)]
-pub struct TokenParams {
-    /// `grant_type`.
-    pub grant_type: Option<String>,
-    /// `username` (password grant).
-    pub username: Option<String>,
-    /// `password` (password grant).
-    pub password: Option<String>,
-    /// Space-separated scopes.
-    pub scope: Option<String>,
-}
-
-/// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct TokenResponse {
-    /// The access token (a JWT, RFC 9068 profile).
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-    /// Lifetime in seconds.
-    pub expires_in: i64,
-    /// Granted scopes.
-    pub scope: String,
-}
-
-/// Runs a token request for `tenant`.
+/// Runs a token request at `issuer`.
 pub async fn issue(
     ctx: &Ctx,
-    tenant: &Tenant,
-    issuer: &str,
-    auth: Option<ClientAuthentication>,
-    params: TokenParams,
-    actor: Actor,
+    issuer: &Issuer,
+    mut req: TokenRequest,
 ) -> Result<TokenResponse, OAuthError> {
-    let grant = params
-        .grant_type
-        .as_deref()
+    let grant = req
+        .form
+        .remove("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    if !matches!(grant, "password" | "client_credentials") {
+    if !GRANT_TYPES.contains(&grant.as_str()) {
         return Err(OAuthError::unsupported_grant_type(format!(
             "grant_type '{grant}' is not supported"
         )));
     }
-    if !tenant.enabled {
+    if !issuer.tenant.enabled {
         return Err(OAuthError::invalid_client("this tenant is disabled"));
     }
-    let client = authenticate_client(ctx, tenant, auth).await?;
-    if !client.allows_grant(grant) {
+    let token_url = issuer.endpoint("/oauth/token");
+    let cached = authenticate(ctx, issuer, &token_url, req.credentials.take()).await?;
+    let client = &cached.client.client;
+    if !client.allows_grant(&grant) {
         return Err(OAuthError::unauthorized_client(format!(
             "client may not use the {grant} grant"
         )));
     }
-    let scopes = granted_scopes(&client, params.scope.as_deref())?;
-    let (subject, actor_type) = match grant {
-        "password" => (
-            password_subject(ctx, tenant, &client, &params, actor).await?,
-            "user",
-        ),
-        _ => {
+    let dpop = match req.dpop.as_deref() {
+        Some(proof) => Some(dpop::validate(
+            ctx,
+            issuer,
+            proof,
+            ProofTarget {
+                method: "POST",
+                url: &token_url,
+                access_token: None,
+            },
+        )?),
+        None if client.oidc_settings.dpop_bound_access_tokens => {
+            return Err(OAuthError::invalid_dpop_proof(
+                "this client must send a DPoP proof",
+            ));
+        }
+        None => None,
+    };
+    match grant.as_str() {
+        "authorization_code" => code_grant(ctx, issuer, client, &req, dpop).await,
+        "refresh_token" => refresh_grant(ctx, issuer, client, &req, dpop).await,
+        "client_credentials" => {
             if !client.is_confidential() {
                 return Err(OAuthError::unauthorized_client(
                     "public clients cannot use client_credentials",
@@ -88,226 +101,474 @@ pub async fn issue(
             let sa = client
                 .service_account_user_id
                 .ok_or_else(|| OAuthError::unauthorized_client("client has no service account"))?;
-            match ctx.store.get_user(tenant.id, sa).await {
-                Ok(u) if u.enabled => {}
-                Ok(_) | Err(crate::store::StoreError::NotFound) => {
-                    return Err(OAuthError::unauthorized_client(
-                        "the client's service account is disabled",
-                    ));
-                }
-                Err(e) => return Err(e.into()),
+            if !cached.service_account_enabled {
+                return Err(OAuthError::unauthorized_client(
+                    "the client's service account is disabled",
+                ));
             }
-            (sa, "client")
+            let scope = granted_scopes(client, req.form.get("scope").map(String::as_str))?;
+            let spec = AccessTokenSpec {
+                subject: sa,
+                subject_type: "client",
+                client,
+                scope: &scope,
+                grant_id: None,
+                session_id: None,
+                auth_time: None,
+                dpop_jkt: dpop.as_ref().map(|k| k.jkt.as_str()),
+            };
+            plain_response(ctx, issuer, &spec).await
         }
-    };
-    let lifetime = client
-        .access_token_lifetime
-        .or(tenant.settings.access_token_lifetime)
-        .unwrap_or(ctx.config.access_token_lifetime);
-    let keys = ctx.keys.get(tenant.id).await?;
-    let now = Timestamp::now().unix();
-    let scope = scopes.join(" ");
-    let claims = json!({
-        "iss": issuer,
-        "sub": subject,
-        "aud": client.client_id,
-        "exp": now + lifetime,
-        "iat": now,
-        "nbf": now,
-        "jti": Uuid::new_v4(),
-        "client_id": client.client_id,
-        "scope": scope,
-        "tenant": tenant.id,
-        "sub_type": actor_type,
-    });
-    Ok(TokenResponse {
-        access_token: keys.signing.sign_jwt("at+jwt", &claims),
-        token_type: "Bearer",
-        expires_in: lifetime,
-        scope,
-    })
+        _ => password_grant(ctx, issuer, client, &req, dpop).await,
+    }
 }
 
-/// Identifies the client; confidential clients must prove their secret.
-async fn authenticate_client(
+async fn plain_response(
     ctx: &Ctx,
-    tenant: &Tenant,
-    auth: Option<ClientAuthentication>,
-) -> Result<OAuthClient, OAuthError> {
-    let auth =
-        auth.ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
-    let found = ctx
-        .store
-        .client_for_auth(tenant.id, &auth.client_id)
-        .await?;
-    let Some(found) = found else {
-        return Err(OAuthError::invalid_client(
-            "unknown client or bad credentials",
-        ));
-    };
-    if !found.client.enabled {
-        return Err(OAuthError::invalid_client(
-            "unknown client or bad credentials",
-        ));
-    }
-    match (
-        &found.secret_hash,
-        &auth.secret,
-        found.client.is_confidential(),
-    ) {
-        (Some(hash), Some(secret), true) if verify_secret(secret, hash) => Ok(found.client),
-        (_, None, false) => Ok(found.client),
-        (_, Some(_), false) => Err(OAuthError::invalid_client("public clients have no secret")),
-        _ => Err(OAuthError::invalid_client(
-            "unknown client or bad credentials",
-        )),
-    }
+    issuer: &Issuer,
+    spec: &AccessTokenSpec<'_>,
+) -> Result<TokenResponse, OAuthError> {
+    let (access_token, expires_in) = issuance::access_token(ctx, issuer, spec).await?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: if spec.dpop_jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        },
+        expires_in,
+        scope: spec.scope.to_string(),
+        refresh_token: None,
+        id_token: None,
+    })
 }
 
 /// Requested scopes must all be allowed for the client; none requested
 /// means all the client's scopes.
-fn granted_scopes(
-    client: &OAuthClient,
-    requested: Option<&str>,
-) -> Result<Vec<String>, OAuthError> {
+fn granted_scopes(client: &OAuthClient, requested: Option<&str>) -> Result<String, OAuthError> {
     match requested.map(str::split_whitespace) {
-        None => Ok(client.scopes.clone()),
+        None => Ok(client.scopes.join(" ")),
         Some(parts) => {
-            let mut out = Vec::new();
+            let mut out: Vec<&str> = Vec::new();
             for s in parts {
                 if !client.scopes.iter().any(|c| c == s) {
                     return Err(OAuthError::invalid_scope(format!(
                         "scope '{s}' is not allowed for this client"
                     )));
                 }
-                if !out.iter().any(|o| o == s) {
-                    out.push(s.to_string());
+                if !out.contains(&s) {
+                    out.push(s);
                 }
             }
-            Ok(out)
+            Ok(out.join(" "))
         }
     }
 }
 
-/// The password grant: verifies the user's password with lockout.
-///
-/// Security decision: every failure answers the same `invalid_grant` text
-/// whether the email exists or not, and unknown emails still cost one
-/// Argon2 verification; only a locked account is named as such, because the
-/// legitimate owner needs to know why a correct password is refused.
-async fn password_subject(
+fn param<'a>(req: &'a TokenRequest, name: &str) -> Result<&'a str, OAuthError> {
+    req.form
+        .get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+}
+
+async fn live_user(ctx: &Ctx, issuer: &Issuer, id: Uuid) -> Result<User, OAuthError> {
+    match ctx.store.get_user(issuer.tenant.id, id).await {
+        Ok(u) if u.enabled => Ok(u),
+        Ok(_) | Err(StoreError::NotFound) => Err(OAuthError::invalid_grant(
+            "the user is disabled or no longer exists",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn security_event(
     ctx: &Ctx,
-    tenant: &Tenant,
+    issuer: &Issuer,
+    actor: &Actor,
+    action: &str,
+    changes: serde_json::Value,
+) {
+    let ev = AuditEvent {
+        tenant_id: issuer.tenant.id,
+        actor: actor.clone(),
+        action: action.into(),
+        target_type: "grant".into(),
+        target_id: changes
+            .get("grant_id")
+            .and_then(|g| g.as_str())
+            .map(String::from),
+        changes,
+    };
+    if let Err(e) = ctx.store.append_audit(&ev).await {
+        tracing::error!(error = %e, action, "could not audit a security event");
+    }
+}
+
+/// Tokens for a user grant: access token, ID token when `openid` was
+/// granted, and the refresh token given.
+#[allow(clippy::too_many_arguments)]
+async fn user_tokens(
+    ctx: &Ctx,
+    issuer: &Issuer,
     client: &OAuthClient,
-    params: &TokenParams,
-    actor: Actor,
-) -> Result<Uuid, OAuthError> {
-    let username = params.username.as_deref().filter(|u| !u.is_empty());
-    let password = params.password.as_deref().filter(|p| !p.is_empty());
-    let (Some(username), Some(password)) = (username, password) else {
+    user: &User,
+    grant: &OAuthGrant,
+    nonce: Option<&str>,
+    dpop: Option<&DpopKey>,
+    refresh_token: Option<String>,
+    amr: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    let jkt = dpop.map(|k| k.jkt.as_str());
+    let spec = AccessTokenSpec {
+        subject: user.id,
+        subject_type: "user",
+        client,
+        scope: &grant.scope,
+        grant_id: Some(grant.id),
+        session_id: grant.session_id,
+        auth_time: Some(grant.auth_time.unix()),
+        dpop_jkt: jkt,
+    };
+    let (access_token, expires_in) = issuance::access_token(ctx, issuer, &spec).await?;
+    let scopes: Vec<&str> = grant.scope.split_whitespace().collect();
+    let id_token = if scopes.contains(&"openid") {
+        Some(
+            issuance::id_token(
+                ctx,
+                issuer,
+                &IdTokenSpec {
+                    user,
+                    client,
+                    scopes: &scopes,
+                    nonce,
+                    auth_time: grant.auth_time.unix(),
+                    session_id: grant.session_id,
+                    amr,
+                    access_token: &access_token,
+                },
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
+        expires_in,
+        scope: grant.scope.clone(),
+        refresh_token,
+        id_token,
+    })
+}
+
+fn new_refresh_record(
+    ctx: &Ctx,
+    issuer: &Issuer,
+    client: &OAuthClient,
+    grant_id: Uuid,
+) -> (String, RefreshTokenRecord) {
+    let token = new_refresh_token();
+    let now = Timestamp::now();
+    let record = RefreshTokenRecord {
+        token_hash: sha256_hex(&token),
+        grant_id,
+        tenant_id: issuer.tenant.id,
+        status: "active".into(),
+        created_at: now,
+        expires_at: now.plus_seconds(refresh_token_lifetime(ctx, issuer, client)),
+    };
+    (token, record)
+}
+
+/// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6).
+async fn code_grant(
+    ctx: &Ctx,
+    issuer: &Issuer,
+    client: &OAuthClient,
+    req: &TokenRequest,
+    dpop: Option<DpopKey>,
+) -> Result<TokenResponse, OAuthError> {
+    let code = param(req, "code")?;
+    let code_hash = sha256_hex(code);
+    let rec = ctx
+        .store
+        .authorization_code(issuer.tenant.id, &code_hash)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("the authorization code is invalid"))?;
+    if rec.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if rec.consumed_at.is_some() {
+        // Security decision (RFC 6749 §4.1.2): a replayed code means it
+        // leaked; everything issued from it is revoked.
+        ctx.store
+            .revoke_code_grant(issuer.tenant.id, &code_hash)
+            .await?;
+        security_event(
+            ctx,
+            issuer,
+            &req.actor,
+            "oauth.code_replayed",
+            json!({ "client_id": client.client_id, "grant_id": rec.grant_id.map(|g| g.to_string()) }),
+        )
+        .await;
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was already used; tokens issued from it are revoked",
+        ));
+    }
+    let now = Timestamp::now();
+    if rec.expires_at <= now {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code has expired",
+        ));
+    }
+    match req.form.get("redirect_uri") {
+        Some(u) if *u == rec.redirect_uri => {}
+        None if client.redirect_uris.len() == 1 => {}
+        _ => {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+    }
+    match (&rec.code_challenge, req.form.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            let ok_len = (43..=128).contains(&verifier.len())
+                && verifier
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            use subtle::ConstantTimeEq;
+            if !ok_len || !bool::from(computed.as_bytes().ct_eq(challenge.as_bytes())) {
+                return Err(OAuthError::invalid_grant(
+                    "the PKCE code_verifier does not match",
+                ));
+            }
+        }
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_grant("code_verifier is required"));
+        }
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent for a request without code_challenge",
+            ));
+        }
+        (None, None) => {}
+    }
+    if let Some(bound) = &rec.dpop_jkt
+        && dpop.as_ref().map(|k| &k.jkt) != Some(bound)
+    {
+        return Err(OAuthError::invalid_dpop_proof(
+            "the code is bound to another DPoP key (dpop_jkt)",
+        ));
+    }
+    let user = live_user(ctx, issuer, rec.user_id).await?;
+    let offline = rec.scope.split_whitespace().any(|s| s == "offline_access")
+        && client.allows_grant("refresh_token");
+    let grant = OAuthGrant {
+        id: Uuid::new_v4(),
+        tenant_id: issuer.tenant.id,
+        client_id: client.client_id.clone(),
+        user_id: user.id,
+        session_id: rec.session_id,
+        scope: rec.scope.clone(),
+        auth_time: rec.auth_time,
+        dpop_jkt: dpop.as_ref().map(|k| k.jkt.clone()),
+        created_at: now,
+        expires_at: now.plus_seconds(if offline {
+            refresh_token_lifetime(ctx, issuer, client)
+        } else {
+            issuance::access_token_lifetime(ctx, issuer, client)
+        }),
+        revoked_at: None,
+    };
+    let refresh = offline.then(|| new_refresh_record(ctx, issuer, client, grant.id));
+    match ctx
+        .store
+        .redeem_authorization_code(&rec, &grant, refresh.as_ref().map(|(_, r)| r))
+        .await?
+    {
+        CodeRedemption::Redeemed => {}
+        CodeRedemption::Replayed => {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was already used; tokens issued from it are revoked",
+            ));
+        }
+    }
+    let amr = match rec.session_id {
+        Some(sid) => ctx
+            .store
+            .browser_session(issuer.tenant.id, sid)
+            .await?
+            .map(|s| s.amr),
+        None => None,
+    };
+    user_tokens(
+        ctx,
+        issuer,
+        client,
+        &user,
+        &grant,
+        rec.nonce.as_deref(),
+        dpop.as_ref(),
+        refresh.map(|(t, _)| t),
+        amr.as_deref(),
+    )
+    .await
+}
+
+/// RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2).
+async fn refresh_grant(
+    ctx: &Ctx,
+    issuer: &Issuer,
+    client: &OAuthClient,
+    req: &TokenRequest,
+    dpop: Option<DpopKey>,
+) -> Result<TokenResponse, OAuthError> {
+    let presented = param(req, "refresh_token")?;
+    let hash = sha256_hex(presented);
+    let (rt, grant) = ctx
+        .store
+        .refresh_token(issuer.tenant.id, &hash)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
+    if grant.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if rt.status == "rotated" {
+        // Security decision: a rotated token presented again means two
+        // parties hold the family; revoke it all, the legitimate client
+        // signs in again.
+        ctx.store
+            .revoke_grant(issuer.tenant.id, grant.id, "refresh_token_reused")
+            .await?;
+        security_event(
+            ctx,
+            issuer,
+            &req.actor,
+            "oauth.refresh_token_reused",
+            json!({ "client_id": client.client_id, "grant_id": grant.id.to_string(), "user_id": grant.user_id }),
+        )
+        .await;
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was already used; its whole family is revoked",
+        ));
+    }
+    let now = Timestamp::now();
+    if rt.status != "active" || grant.revoked_at.is_some() {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token has been revoked",
+        ));
+    }
+    if rt.expires_at <= now {
+        return Err(OAuthError::invalid_grant("the refresh token has expired"));
+    }
+    // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP
+    // key; confidential clients are already sender-constrained by their
+    // authentication.
+    if let Some(bound) = &grant.dpop_jkt
+        && !client.is_confidential()
+        && dpop.as_ref().map(|k| &k.jkt) != Some(bound)
+    {
+        return Err(OAuthError::invalid_dpop_proof(
+            "the refresh token is bound to another DPoP key",
+        ));
+    }
+    let mut narrowed = grant.clone();
+    if let Some(requested) = req.form.get("scope") {
+        let granted: Vec<&str> = grant.scope.split_whitespace().collect();
+        let mut out: Vec<&str> = Vec::new();
+        for s in requested.split_whitespace() {
+            if !granted.contains(&s) {
+                return Err(OAuthError::invalid_scope(format!(
+                    "scope '{s}' was not granted originally"
+                )));
+            }
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        narrowed.scope = out.join(" ");
+    }
+    let user = live_user(ctx, issuer, grant.user_id).await?;
+    let (token, record) = new_refresh_record(ctx, issuer, client, grant.id);
+    match ctx
+        .store
+        .rotate_refresh_token(issuer.tenant.id, &hash, &record)
+        .await?
+    {
+        RefreshRotation::Rotated => {}
+        RefreshRotation::ReuseDetected => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used; its whole family is revoked",
+            ));
+        }
+    }
+    user_tokens(
+        ctx,
+        issuer,
+        client,
+        &user,
+        &narrowed,
+        None,
+        dpop.as_ref(),
+        Some(token),
+        None,
+    )
+    .await
+}
+
+/// The resource owner password grant (RFC 6749 §4.3), for clients that list it.
+async fn password_grant(
+    ctx: &Ctx,
+    issuer: &Issuer,
+    client: &OAuthClient,
+    req: &TokenRequest,
+    dpop: Option<DpopKey>,
+) -> Result<TokenResponse, OAuthError> {
+    let (Some(username), Some(password)) = (
+        req.form.get("username").filter(|u| !u.is_empty()),
+        req.form.get("password").filter(|p| !p.is_empty()),
+    ) else {
         return Err(OAuthError::invalid_request(
             "username and password are required",
         ));
     };
-    if username.len() > 254 || password.len() > 1024 {
-        return Err(OAuthError::invalid_grant("invalid username or password"));
-    }
-    let creds = ctx
-        .store
-        .user_credentials_by_email(tenant.id, username)
-        .await?;
-    let now = Timestamp::now();
-    // The hash is always verified first, so a locked, unknown or disabled
-    // account costs the same time as a wrong password, and only a caller who
-    // knows the password learns that the account is locked.
-    let hash = creds
-        .as_ref()
-        .filter(|c| !c.is_service_account)
-        .and_then(|c| c.password_hash.clone());
-    let ok = ctx
-        .passwords
-        .verify(password.to_string(), hash)
-        .await
-        .map_err(OAuthError::server_error)?;
-    let locked = creds
-        .as_ref()
-        .is_some_and(|c| c.locked_until.is_some_and(|t| t > now));
-    let failure = |user_id: Option<Uuid>, reason: &str| AuditEvent {
-        tenant_id: tenant.id,
-        actor: Actor {
-            actor_type: "anonymous".into(),
-            actor_id: user_id,
-            ..actor.clone()
-        },
-        action: "user.login_failed".into(),
-        target_type: "user".into(),
-        target_id: user_id.map(|u| u.to_string()),
-        changes: json!({ "client_id": client.client_id, "reason": reason }),
+    let scope = granted_scopes(client, req.form.get("scope").map(String::as_str))?;
+    let user_id = verify_password(
+        ctx,
+        &issuer.tenant,
+        &client.client_id,
+        "password_grant",
+        username,
+        password,
+        req.actor.clone(),
+    )
+    .await
+    .map_err(|e| match e {
+        LoginError::Invalid => OAuthError::invalid_grant("invalid username or password"),
+        LoginError::Locked => OAuthError::invalid_grant(
+            "the account is temporarily locked after too many failed logins",
+        ),
+        LoginError::Store(e) => e.into(),
+        LoginError::Internal(e) => OAuthError::server_error(e),
+    })?;
+    let spec = AccessTokenSpec {
+        subject: user_id,
+        subject_type: "user",
+        client,
+        scope: &scope,
+        grant_id: None,
+        session_id: None,
+        auth_time: Some(Timestamp::now().unix()),
+        dpop_jkt: dpop.as_ref().map(|k| k.jkt.as_str()),
     };
-    match creds {
-        Some(c) if ok && locked => {
-            ctx.store
-                .append_audit(&failure(Some(c.id), "account locked"))
-                .await?;
-            Err(OAuthError::invalid_grant(
-                "the account is temporarily locked after too many failed logins",
-            ))
-        }
-        Some(c) if locked => {
-            ctx.store
-                .append_audit(&failure(Some(c.id), "bad password while locked"))
-                .await?;
-            Err(OAuthError::invalid_grant("invalid username or password"))
-        }
-        Some(c) if ok && c.enabled => {
-            ctx.store
-                .record_login_success(
-                    tenant.id,
-                    c.id,
-                    &AuditEvent {
-                        tenant_id: tenant.id,
-                        actor: Actor {
-                            actor_type: "user".into(),
-                            actor_id: Some(c.id),
-                            ..actor.clone()
-                        },
-                        action: "user.login".into(),
-                        target_type: "user".into(),
-                        target_id: Some(c.id.to_string()),
-                        changes: json!({ "client_id": client.client_id, "grant_type": "password" }),
-                    },
-                )
-                .await?;
-            Ok(c.id)
-        }
-        Some(c) if ok => {
-            ctx.store
-                .append_audit(&failure(Some(c.id), "user disabled"))
-                .await?;
-            Err(OAuthError::invalid_grant("invalid username or password"))
-        }
-        Some(c) => {
-            let threshold = tenant
-                .settings
-                .lockout_threshold
-                .unwrap_or(ctx.config.lockout_threshold);
-            let duration = tenant
-                .settings
-                .lockout_duration
-                .unwrap_or(ctx.config.lockout_duration);
-            ctx.store
-                .record_login_failure(tenant.id, c.id, threshold, now.plus_seconds(duration))
-                .await?;
-            ctx.store
-                .append_audit(&failure(Some(c.id), "bad password"))
-                .await?;
-            Err(OAuthError::invalid_grant("invalid username or password"))
-        }
-        None => {
-            ctx.store
-                .append_audit(&failure(None, "unknown user"))
-                .await?;
-            Err(OAuthError::invalid_grant("invalid username or password"))
-        }
-    }
+    plain_response(ctx, issuer, &spec).await
 }

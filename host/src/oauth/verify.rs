@@ -91,6 +91,26 @@ pub async fn verify_access_token(ctx: &Ctx, token: &str) -> Result<Principal, Er
     if c.get("tenant").and_then(Value::as_str) != Some(tenant.id.to_string().as_str()) {
         return Err(unauthorized("token tenant does not match its issuer"));
     }
+    // The admin API takes bearer tokens only; a DPoP-bound token presented
+    // as a bearer token is refused, never downgraded (RFC 9449 §7.2).
+    if c.get("cnf").is_some() {
+        return Err(unauthorized(
+            "DPoP-bound tokens cannot be used as bearer tokens",
+        ));
+    }
+    let jti = c.get("jti").and_then(Value::as_str).unwrap_or_default();
+    if ctx.store.access_token_revoked(tenant.id, jti).await? {
+        return Err(unauthorized("access token has been revoked"));
+    }
+    if let Some(grant) = crate::oauth::issuance::grant_of_jti(jti)
+        && ctx
+            .store
+            .grant(tenant.id, grant)
+            .await?
+            .is_none_or(|g| g.revoked_at.is_some())
+    {
+        return Err(unauthorized("access token has been revoked"));
+    }
     let user_id = c
         .get("sub")
         .and_then(Value::as_str)

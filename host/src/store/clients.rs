@@ -11,7 +11,7 @@ use crate::time::Timestamp;
 
 const CLIENT_COLUMNS: &str = "id, tenant_id, application_id, client_id, name, client_type, redirect_uris, \
     grant_types, scopes, require_pkce, require_consent, first_party, access_token_lifetime, \
-    refresh_token_lifetime, service_account_user_id, enabled, version, created_at, updated_at";
+    refresh_token_lifetime, service_account_user_id, oidc_settings, enabled, version, created_at, updated_at";
 
 /// A client to insert, with its secret hash and service account.
 #[derive(Debug, Clone)]
@@ -43,6 +43,8 @@ pub struct ClientUpdate {
     pub access_token_lifetime: Option<Option<i64>>,
     /// Refresh token lifetime.
     pub refresh_token_lifetime: Option<Option<i64>>,
+    /// OpenID Connect metadata (replaced as a whole).
+    pub oidc_settings: Option<crate::model::ClientOidcSettings>,
     /// Enabled flag.
     pub enabled: Option<bool>,
 }
@@ -58,8 +60,8 @@ macro_rules! insert_client {
         sqlx::query(
             "INSERT INTO oauth_clients (id, tenant_id, application_id, client_id, name, client_type, secret_hash, \
              redirect_uris, grant_types, scopes, require_pkce, require_consent, first_party, access_token_lifetime, \
-             refresh_token_lifetime, service_account_user_id, enabled, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, $18, $18)",
+             refresh_token_lifetime, service_account_user_id, enabled, version, created_at, updated_at, oidc_settings) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, $18, $18, $19)",
         )
         .bind(c.id)
         .bind(c.tenant_id)
@@ -79,6 +81,7 @@ macro_rules! insert_client {
         .bind(c.service_account_user_id)
         .bind(c.enabled)
         .bind(c.created_at)
+        .bind(sqlx::types::Json(&c.oidc_settings))
         .execute(&mut *$exec)
         .await
         .map_err(|e| match $crate::store::StoreError::from(e) {
@@ -210,12 +213,13 @@ impl Store {
                 require_consent,
                 access_token_lifetime,
                 refresh_token_lifetime,
+                oidc_settings,
                 enabled
             );
             sqlx::query(
                 "UPDATE oauth_clients SET name = $3, redirect_uris = $4, grant_types = $5, scopes = $6, require_pkce = $7, \
                  require_consent = $8, access_token_lifetime = $9, refresh_token_lifetime = $10, enabled = $11, \
-                 version = version + 1, updated_at = $12 WHERE tenant_id = $1 AND id = $2",
+                 version = version + 1, updated_at = $12, oidc_settings = $13 WHERE tenant_id = $1 AND id = $2",
             )
             .bind(tenant_id)
             .bind(id)
@@ -229,6 +233,7 @@ impl Store {
             .bind(next.refresh_token_lifetime)
             .bind(next.enabled)
             .bind(Timestamp::now())
+            .bind(sqlx::types::Json(&next.oidc_settings))
             .execute(&mut *tx)
             .await?;
         });

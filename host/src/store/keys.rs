@@ -1,12 +1,32 @@
 //! Signing keys (private halves sealed with the instance master key).
+//!
+//! Status life cycle: `active` (signs, in the JWKS; at most one per tenant
+//! and algorithm, enforced by the partial unique index
+//! `signing_keys_one_active`), `retiring` (verifies and stays in the JWKS
+//! until `retire_after`), `retired` (gone). A `retiring` key past its
+//! `retire_after` is treated as retired by every read and marked so by the
+//! next rotation.
 
 use uuid::Uuid;
 
-use super::{Store, StoreResult, on_pool};
-use crate::model::SigningKeyRecord;
+use super::{Store, StoreError, StoreResult, audited_tx, on_pool};
+use crate::model::{AuditEvent, SigningKeyRecord};
+use crate::time::Timestamp;
+
+/// A stored key with the end of its overlap window.
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    #[sqlx(flatten)]
+    record: SigningKeyRecord,
+    retire_after: Option<Timestamp>,
+}
 
 const KEY_COLUMNS: &str =
-    "kid, tenant_id, algorithm, public_jwk, private_key_enc, status, created_at";
+    "kid, tenant_id, algorithm, public_jwk, private_key_enc, status, created_at, retire_after";
+
+/// Active keys first, then newest first.
+const KEY_ORDER: &str =
+    "ORDER BY CASE status WHEN 'active' THEN 0 ELSE 1 END, created_at DESC, kid";
 
 /// Inserts a `SigningKeyRecord` through `$exec`.
 macro_rules! insert_signing_key {
@@ -30,17 +50,143 @@ macro_rules! insert_signing_key {
 pub(crate) use insert_signing_key;
 
 impl Store {
-    /// Keys of a tenant that still verify (active and retired), newest first.
-    pub async fn signing_keys(&self, tenant_id: Uuid) -> StoreResult<Vec<SigningKeyRecord>> {
+    /// Keys of a tenant that still verify at `now` (active, and retiring
+    /// before their `retire_after`), active first, then newest first; each
+    /// with its `retire_after`.
+    pub async fn verifying_signing_keys(
+        &self,
+        tenant_id: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<Vec<(SigningKeyRecord, Option<Timestamp>)>> {
         let sql = format!(
-            "SELECT {KEY_COLUMNS} FROM signing_keys WHERE tenant_id = $1 AND status IN ('active', 'retired') \
-             ORDER BY created_at DESC"
+            "SELECT {KEY_COLUMNS} FROM signing_keys WHERE tenant_id = $1 \
+             AND (status = 'active' OR (status = 'retiring' AND retire_after > $2)) {KEY_ORDER}"
         );
-        on_pool!(&self.db, |pool| {
-            Ok(sqlx::query_as::<_, SigningKeyRecord>(&sql)
+        let rows = on_pool!(&self.db, |pool| {
+            sqlx::query_as::<_, KeyRow>(&sql)
+                .bind(tenant_id)
+                .bind(now)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.record, r.retire_after))
+            .collect())
+    }
+
+    /// Every key of a tenant, whatever its status (for the admin listing).
+    pub async fn all_signing_keys(
+        &self,
+        tenant_id: Uuid,
+    ) -> StoreResult<Vec<(SigningKeyRecord, Option<Timestamp>)>> {
+        let sql =
+            format!("SELECT {KEY_COLUMNS} FROM signing_keys WHERE tenant_id = $1 {KEY_ORDER}");
+        let rows = on_pool!(&self.db, |pool| {
+            sqlx::query_as::<_, KeyRow>(&sql)
                 .bind(tenant_id)
                 .fetch_all(pool)
-                .await?)
-        })
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.record, r.retire_after))
+            .collect())
+    }
+
+    /// Adds the first active key of an algorithm a tenant lacks, recording
+    /// `event`. Answers `false`, writing nothing (no audit record either),
+    /// when another writer added one first: the partial unique index on
+    /// active keys turns the race into a conflict, and the caller re-reads.
+    pub async fn add_missing_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        event: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let outcome: StoreResult<()> = async {
+            audited_tx!(self, event, |tx| {
+                let done = sqlx::query(
+                    "INSERT INTO signing_keys (kid, tenant_id, algorithm, public_jwk, private_key_enc, status, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'active', $6) ON CONFLICT DO NOTHING",
+                )
+                .bind(&key.kid)
+                .bind(key.tenant_id)
+                .bind(&key.algorithm)
+                .bind(sqlx::types::Json(&key.public_jwk))
+                .bind(&key.private_key_enc)
+                .bind(key.created_at)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    // Returning early drops the transaction: rolled back,
+                    // audit record included.
+                    return Err(StoreError::Conflict("an active key already exists".into()));
+                }
+            });
+            Ok(())
+        }
+        .await;
+        match outcome {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Rotates: for each new key, the active key of its algorithm (if any)
+    /// becomes `retiring` until `retire_after`, and the new key becomes
+    /// active. Retiring keys already past their window are marked `retired`.
+    /// One transaction, with `event` appended to the tenant's audit chain.
+    pub async fn rotate_signing_keys(
+        &self,
+        tenant_id: Uuid,
+        new_keys: &[SigningKeyRecord],
+        now: Timestamp,
+        retire_after: Timestamp,
+        event: &AuditEvent,
+    ) -> StoreResult<()> {
+        audited_tx!(self, event, |tx| {
+            sqlx::query(
+                "UPDATE signing_keys SET status = 'retired', retired_at = retire_after \
+                 WHERE tenant_id = $1 AND status = 'retiring' AND retire_after <= $2",
+            )
+            .bind(tenant_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            for key in new_keys {
+                // Security: the new key can only come from this tenant's
+                // rotation; a mismatched record is a programming error.
+                if key.tenant_id != tenant_id || key.status != "active" {
+                    return Err(StoreError::InvalidReference("key of another tenant".into()));
+                }
+                sqlx::query(
+                    "UPDATE signing_keys SET status = 'retiring', retire_after = $3 \
+                     WHERE tenant_id = $1 AND algorithm = $2 AND status = 'active'",
+                )
+                .bind(tenant_id)
+                .bind(&key.algorithm)
+                .bind(retire_after)
+                .execute(&mut *tx)
+                .await?;
+                insert_signing_key!(&mut *tx, key);
+            }
+        });
+        Ok(())
+    }
+
+    /// The longest access or refresh token lifetime any live client of the
+    /// tenant overrides, seconds.
+    pub async fn longest_client_token_lifetime(&self, tenant_id: Uuid) -> StoreResult<Option<i64>> {
+        let (access, refresh): (Option<i64>, Option<i64>) = on_pool!(&self.db, |pool| {
+            sqlx::query_as(
+                "SELECT CAST(MAX(access_token_lifetime) AS BIGINT), CAST(MAX(refresh_token_lifetime) AS BIGINT) \
+                 FROM oauth_clients WHERE tenant_id = $1 AND deleted_at IS NULL",
+            )
+            .bind(tenant_id)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(access.max(refresh))
     }
 }

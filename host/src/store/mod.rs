@@ -19,6 +19,7 @@ pub(crate) mod audit;
 pub mod audit_api {
     pub use super::audit::{AuditFilter, ChainVerification};
 }
+mod browser_sessions;
 mod clients;
 mod grants;
 mod groups;
@@ -29,12 +30,15 @@ mod paging;
 mod rbac;
 mod tenants;
 mod timestamp;
+mod token_families;
 mod users;
 
+pub use browser_sessions::NewBrowserSession;
 pub use clients::{ClientUpdate, NewClient};
 pub use groups::GroupUpdate;
 pub use rbac::{PermissionUpdate, RoleUpdate};
 pub use tenants::{TenantProvisioning, TenantUpdate};
+pub use token_families::{CodeRedemption, RefreshRotation};
 pub use users::{NewUser, UserFilter, UserUpdate};
 
 use std::str::FromStr;

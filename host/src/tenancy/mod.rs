@@ -86,6 +86,8 @@ fn validate_settings(v: &mut Validator, s: &TenantSettings) {
         ("settings.access_token_lifetime", s.access_token_lifetime),
         ("settings.refresh_token_lifetime", s.refresh_token_lifetime),
         ("settings.lockout_duration", s.lockout_duration),
+        ("settings.session_lifetime", s.session_lifetime),
+        ("settings.id_token_lifetime", s.id_token_lifetime),
     ] {
         if value.is_some_and(|x| !(1..=31_536_000).contains(&x)) {
             v.fail(field, "must be between 1 and 31536000 seconds");
@@ -96,11 +98,18 @@ fn validate_settings(v: &mut Validator, s: &TenantSettings) {
     {
         v.fail("settings.lockout_threshold", "must be between 1 and 1000");
     }
-    if let Some(c) = &s.primary_color {
-        let ok =
-            c.len() == 7 && c.starts_with('#') && c[1..].bytes().all(|b| b.is_ascii_hexdigit());
-        if !ok {
-            v.fail("settings.primary_color", "must be a #rrggbb colour");
+    for (field, colour) in [
+        ("settings.primary_color", &s.primary_color),
+        ("settings.background_color", &s.background_color),
+    ] {
+        if let Some(c) = colour {
+            // Colours are interpolated into the login page's CSS: only
+            // `#rrggbb` is accepted, so nothing else can reach the style sheet.
+            let ok =
+                c.len() == 7 && c.starts_with('#') && c[1..].bytes().all(|b| b.is_ascii_hexdigit());
+            if !ok {
+                v.fail(field, "must be a #rrggbb colour");
+            }
         }
     }
     if let Some(u) = &s.logo_url {
@@ -166,6 +175,7 @@ pub(crate) fn provisioning(
             access_token_lifetime: None,
             refresh_token_lifetime: None,
             service_account_user_id: None,
+            oidc_settings: Default::default(),
             enabled: true,
             version: 1,
             created_at: now,

@@ -1,0 +1,86 @@
+//! `/api/v1/tenants/{tenant_id}/keys`: listing and rotating signing keys.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::MAX_BODY_BYTES;
+use super::extract::{ApiJson, ApiPath, Auth};
+use super::problem::{ApiResult, Problem};
+use crate::authz;
+use crate::context::Ctx;
+use crate::oauth::keys::{self, RotateKeys, SigningKeyView};
+
+/// Routes of this module.
+pub fn router() -> OpenApiRouter<Ctx> {
+    OpenApiRouter::new()
+        .routes(routes!(list_keys))
+        .routes(routes!(rotate_keys))
+}
+
+/// An optional JSON body: an empty body is `None`; anything else must be
+/// valid JSON with the usual problem+json answers (`ApiJson`).
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+            .await
+            .map_err(|_| {
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload-too-large",
+                    "Payload Too Large",
+                    "the request body is too large",
+                )
+            })?;
+        if bytes.is_empty() {
+            return Ok(Self(None));
+        }
+        let req = Request::from_parts(parts, Body::from(bytes));
+        let ApiJson(v) = ApiJson::<T>::from_request(req, state).await?;
+        Ok(Self(Some(v)))
+    }
+}
+
+/// The tenant's signing keys (active, retiring, retired) with their public
+/// JWKs; never private material.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/keys", tag = "keys",
+    params(("tenant_id" = Uuid, Path)),
+    responses((status = 200, body = Vec<SigningKeyView>), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn list_keys(
+    State(ctx): State<Ctx>,
+    auth: Auth,
+    ApiPath(tid): ApiPath<Uuid>,
+) -> ApiResult<Json<Vec<SigningKeyView>>> {
+    authz::authorize(&ctx, &auth.principal, tid, "keys", "read").await?;
+    Ok(Json(keys::list_keys(&ctx, tid).await?))
+}
+
+/// Rotates one algorithm's key (or, without a body, all three): the new key
+/// signs from now on, the old one keeps verifying until `retire_after`.
+/// Answers the new keys.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/keys/rotate", tag = "keys",
+    params(("tenant_id" = Uuid, Path)), request_body(content = Option<RotateKeys>, description = "Optional; absent rotates every algorithm"),
+    responses((status = 200, body = Vec<SigningKeyView>), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn rotate_keys(
+    State(ctx): State<Ctx>,
+    auth: Auth,
+    ApiPath(tid): ApiPath<Uuid>,
+    OptionalJson(body): OptionalJson<RotateKeys>,
+) -> ApiResult<Json<Vec<SigningKeyView>>> {
+    authz::authorize(&ctx, &auth.principal, tid, "keys", "rotate").await?;
+    Ok(Json(
+        keys::rotate_keys(&ctx, &auth.actor(), tid, body.unwrap_or_default()).await?,
+    ))
+}

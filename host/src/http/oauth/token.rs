@@ -1,0 +1,121 @@
+//! `/oauth/token`, `/oauth/revoke` (RFC 7009) and `/oauth/introspect`
+//! (RFC 7662).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::form::{client_credentials, dpop_header, parse_form};
+use super::{IssuerOf, anonymous};
+use crate::context::Ctx;
+use crate::http::extract::Meta;
+use crate::oauth::client_auth::authenticate;
+use crate::oauth::dpop::current_nonce;
+use crate::oauth::error::OAuthError;
+use crate::oauth::introspection;
+use crate::oauth::token::{self, TokenRequest};
+
+fn no_store(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// POST /oauth/token.
+pub async fn token(
+    State(ctx): State<Ctx>,
+    IssuerOf(issuer): IssuerOf,
+    meta: Meta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let mut form = parse_form(&headers, &body)?;
+        let credentials = client_credentials(&headers, &mut form)?;
+        let dpop = dpop_header(&headers)?;
+        let req = TokenRequest {
+            form,
+            credentials,
+            dpop,
+            actor: anonymous(meta),
+        };
+        token::issue(&ctx, &issuer, req).await
+    }
+    .await;
+    let with_dpop = headers.contains_key("dpop");
+    let mut res = match result {
+        Ok(t) => no_store(Json(t).into_response()),
+        Err(e) => e.into_response(),
+    };
+    if with_dpop
+        && !res.headers().contains_key("dpop-nonce")
+        && let Ok(v) = HeaderValue::from_str(&current_nonce(&ctx, &issuer))
+    {
+        res.headers_mut().insert("dpop-nonce", v);
+    }
+    res
+}
+
+/// POST /oauth/revoke: always 200 for a well-formed request by an
+/// authenticated client, whether or not the token existed.
+pub async fn revoke(
+    State(ctx): State<Ctx>,
+    IssuerOf(issuer): IssuerOf,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let mut form = parse_form(&headers, &body)?;
+        let creds = client_credentials(&headers, &mut form)?;
+        let client = authenticate(&ctx, &issuer, &issuer.endpoint("/oauth/revoke"), creds).await?;
+        let token = form
+            .get("token")
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        introspection::revoke(&ctx, &issuer, &client.client.client.client_id, token).await
+    }
+    .await;
+    match result {
+        Ok(()) => no_store(StatusCode::OK.into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// POST /oauth/introspect: confidential clients only.
+pub async fn introspect(
+    State(ctx): State<Ctx>,
+    IssuerOf(issuer): IssuerOf,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let mut form = parse_form(&headers, &body)?;
+        let creds = client_credentials(&headers, &mut form)?;
+        let client =
+            authenticate(&ctx, &issuer, &issuer.endpoint("/oauth/introspect"), creds).await?;
+        if !client.client.client.is_confidential() {
+            return Err(OAuthError::invalid_client(
+                "only confidential clients may introspect tokens",
+            ));
+        }
+        let token = form
+            .get("token")
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        introspection::introspect(
+            &ctx,
+            &issuer,
+            token,
+            form.get("token_type_hint").map(String::as_str),
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(v) => no_store(Json(v).into_response()),
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,179 @@
+//! Browser sessions (single sign-on) and remembered consents.
+
+use uuid::Uuid;
+
+use super::{Store, StoreResult, on_pool};
+use crate::model::BrowserSession;
+use crate::time::Timestamp;
+
+const SESSION_COLUMNS: &str =
+    "id, tenant_id, user_id, auth_time, amr, created_at, expires_at, ended_at";
+
+/// A session to create; the cookie value is known only by its hash.
+#[derive(Debug, Clone)]
+pub struct NewBrowserSession {
+    /// The session.
+    pub session: BrowserSession,
+    /// SHA-256 of the cookie value.
+    pub token_hash: String,
+    /// Client address at sign-in.
+    pub ip: Option<String>,
+    /// User agent at sign-in.
+    pub user_agent: Option<String>,
+}
+
+impl Store {
+    /// Stores a new browser session.
+    pub async fn create_browser_session(&self, s: &NewBrowserSession) -> StoreResult<()> {
+        on_pool!(&self.db, |pool| {
+            sqlx::query(
+                "INSERT INTO browser_sessions (id, tenant_id, user_id, token_hash, auth_time, amr, ip, user_agent, \
+                 created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(s.session.id)
+            .bind(s.session.tenant_id)
+            .bind(s.session.user_id)
+            .bind(&s.token_hash)
+            .bind(s.session.auth_time)
+            .bind(&s.session.amr)
+            .bind(&s.ip)
+            .bind(&s.user_agent)
+            .bind(s.session.created_at)
+            .bind(s.session.expires_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The live session whose cookie hashes to `token_hash` in `tenant_id`.
+    pub async fn live_browser_session(
+        &self,
+        tenant_id: Uuid,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<BrowserSession>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM browser_sessions WHERE tenant_id = $1 AND token_hash = $2 \
+             AND ended_at IS NULL AND expires_at > $3"
+        );
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query_as::<_, BrowserSession>(&sql)
+                .bind(tenant_id)
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
+    /// A session by id, live or not.
+    pub async fn browser_session(
+        &self,
+        tenant_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<BrowserSession>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM browser_sessions WHERE tenant_id = $1 AND id = $2"
+        );
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query_as::<_, BrowserSession>(&sql)
+                .bind(tenant_id)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
+    /// Ends a session and revokes every grant issued from it, in one
+    /// transaction (logout ends the tokens the session produced).
+    pub async fn end_browser_session(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<bool> {
+        let now = Timestamp::now();
+        on_pool!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let ended = sqlx::query(
+                "UPDATE browser_sessions SET ended_at = $3 WHERE tenant_id = $1 AND id = $2 AND ended_at IS NULL",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query(
+                "UPDATE oauth_grants SET revoked_at = $3, revoked_reason = 'logout' \
+                 WHERE tenant_id = $1 AND session_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE refresh_tokens SET status = 'revoked' WHERE status = 'active' AND grant_id IN \
+                 (SELECT id FROM oauth_grants WHERE tenant_id = $1 AND session_id = $2)",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(ended > 0)
+        })
+    }
+
+    /// Scopes the user already consented to for `client_id`.
+    pub async fn consented_scopes(
+        &self,
+        tenant_id: Uuid,
+        user_id: Uuid,
+        client_id: &str,
+    ) -> StoreResult<Vec<String>> {
+        on_pool!(&self.db, |pool| {
+            let row: Option<(String,)> = sqlx::query_as(
+                "SELECT scopes FROM consents WHERE tenant_id = $1 AND user_id = $2 AND client_id = $3",
+            )
+            .bind(tenant_id)
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row
+                .map(|(s,)| s.split_whitespace().map(String::from).collect())
+                .unwrap_or_default())
+        })
+    }
+
+    /// Remembers a consent (the union of old and new scopes).
+    pub async fn save_consent(
+        &self,
+        tenant_id: Uuid,
+        user_id: Uuid,
+        client_id: &str,
+        scopes: &[String],
+    ) -> StoreResult<()> {
+        let mut all = self.consented_scopes(tenant_id, user_id, client_id).await?;
+        for s in scopes {
+            if !all.contains(s) {
+                all.push(s.clone());
+            }
+        }
+        let joined = all.join(" ");
+        let now = Timestamp::now();
+        on_pool!(&self.db, |pool| {
+            sqlx::query(
+                "INSERT INTO consents (tenant_id, user_id, client_id, scopes, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (tenant_id, user_id, client_id) \
+                 DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
+            )
+            .bind(tenant_id)
+            .bind(user_id)
+            .bind(client_id)
+            .bind(&joined)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+}
