@@ -23,8 +23,8 @@ pub fn router() -> OpenApiRouter<Ctx> {
         .routes(routes!(rotate_keys))
 }
 
-/// An optional JSON body: an empty body is `None`; anything else must be
-/// valid JSON with the usual problem+json answers (`ApiJson`).
+/// An optional JSON object body: an empty body is `None`; anything else must
+/// be a JSON object, with the usual problem+json answers (`ApiJson`).
 pub struct OptionalJson<T>(pub Option<T>);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
@@ -46,8 +46,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
             return Ok(Self(None));
         }
         let req = Request::from_parts(parts, Body::from(bytes));
-        let ApiJson(v) = ApiJson::<T>::from_request(req, state).await?;
-        Ok(Self(Some(v)))
+        let ApiJson(v) = ApiJson::<serde_json::Value>::from_request(req, state).await?;
+        let invalid = |detail: String| {
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-body",
+                "Invalid body",
+                detail,
+            )
+        };
+        // serde would read a struct from a JSON array too; only an object
+        // is a valid body here.
+        if !v.is_object() {
+            return Err(invalid("expected a JSON object".into()));
+        }
+        serde_json::from_value(v)
+            .map(|t| Self(Some(t)))
+            .map_err(|e| invalid(e.to_string()))
     }
 }
 

@@ -73,6 +73,7 @@ pub fn api() -> (Router<Ctx>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(setup::router())
+        .merge(oauth::documented_routes())
         .merge(tenants::router())
         .merge(users::router())
         .merge(roles::router())
@@ -116,7 +117,6 @@ pub fn router(ctx: Ctx) -> Router {
     let (routes, openapi) = api();
     let doc = openapi.clone();
     routes
-        .merge(oauth::issuer_routes())
         .nest("/t/{slug}", oauth::issuer_routes())
         .route(
             "/api/v1/docs/openapi.json",

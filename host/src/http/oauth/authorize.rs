@@ -124,6 +124,7 @@ fn render(
 }
 
 /// GET /oauth/authorize.
+#[utoipa::path(get, path = "/oauth/authorize", tag = "oauth", responses((status = 200, description = "Sign-in or consent page (HTML)"), (status = 302, description = "Redirect to the client with code or error"), (status = 400, description = "Error page for an untrusted client or redirect URI")))]
 pub async fn authorize_get(
     State(ctx): State<Ctx>,
     IssuerOf(issuer): IssuerOf,
@@ -152,6 +153,7 @@ pub async fn authorize_get(
 }
 
 /// POST /oauth/authorize: the login and consent forms come back here.
+#[utoipa::path(post, path = "/oauth/authorize", tag = "oauth", request_body(content_type = "application/x-www-form-urlencoded", content = String), responses((status = 303, description = "Redirect to the client"), (status = 200, description = "Next page (consent)"), (status = 401, description = "Sign-in page again after a bad password")))]
 pub async fn authorize_post(
     State(ctx): State<Ctx>,
     IssuerOf(issuer): IssuerOf,
@@ -342,6 +344,7 @@ async fn logout_flow(
 }
 
 /// GET /oauth/logout.
+#[utoipa::path(get, path = "/oauth/logout", tag = "oauth", responses((status = 200, description = "Confirmation or signed-out page"), (status = 303, description = "Redirect to the registered post-logout URI")))]
 pub async fn logout_get(
     State(ctx): State<Ctx>,
     IssuerOf(issuer): IssuerOf,
@@ -353,6 +356,7 @@ pub async fn logout_get(
 }
 
 /// POST /oauth/logout: a relying party's form post, or the confirmation.
+#[utoipa::path(post, path = "/oauth/logout", tag = "oauth", request_body(content_type = "application/x-www-form-urlencoded", content = String), responses((status = 200, description = "Signed-out page"), (status = 303, description = "Redirect to the registered post-logout URI")))]
 pub async fn logout_post(
     State(ctx): State<Ctx>,
     IssuerOf(issuer): IssuerOf,

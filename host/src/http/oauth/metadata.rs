@@ -20,11 +20,13 @@ fn cacheable(mut res: Response, seconds: u32) -> Response {
 }
 
 /// GET /.well-known/openid-configuration.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "oauth", responses((status = 200, description = "OpenID Provider metadata; every tenant serves the same under /t/{slug}"), (status = 404, description = "unknown issuer")))]
 pub async fn discovery(IssuerOf(issuer): IssuerOf) -> Response {
     cacheable(Json(discovery::metadata(&issuer)).into_response(), 300)
 }
 
 /// GET /.well-known/jwks.json: public keys that still verify.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth", responses((status = 200, description = "JSON Web Key Set: every key that still verifies")))]
 pub async fn jwks(State(ctx): State<Ctx>, IssuerOf(issuer): IssuerOf) -> Response {
     match ctx.keys.get(issuer.tenant.id).await {
         Ok(keys) => cacheable(
@@ -36,6 +38,7 @@ pub async fn jwks(State(ctx): State<Ctx>, IssuerOf(issuer): IssuerOf) -> Respons
 }
 
 /// GET or POST /oauth/userinfo with `Authorization: Bearer|DPoP <token>`.
+#[utoipa::path(get, post, path = "/oauth/userinfo", tag = "oauth", responses((status = 200, description = "Claims of the token's user"), (status = 401, description = "invalid_token or invalid_dpop_proof, with WWW-Authenticate"), (status = 403, description = "insufficient_scope")))]
 pub async fn userinfo(
     State(ctx): State<Ctx>,
     IssuerOf(issuer): IssuerOf,

@@ -26,12 +26,29 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::context::Ctx;
 use crate::oauth::error::OAuthError;
 use crate::oauth::issuer::Issuer;
 use crate::store::StoreError;
 
-/// The endpoints of one issuer; `http::router` mounts them per tenant.
+/// The master tenant's endpoints at the root, documented in the OpenAPI
+/// document; every other tenant serves the same under `/t/{slug}`.
+pub fn documented_routes() -> OpenApiRouter<Ctx> {
+    OpenApiRouter::new()
+        .routes(routes!(metadata::discovery))
+        .routes(routes!(metadata::jwks))
+        .routes(routes!(authorize::authorize_get, authorize::authorize_post))
+        .routes(routes!(authorize::logout_get, authorize::logout_post))
+        .routes(routes!(token::token))
+        .routes(routes!(token::revoke))
+        .routes(routes!(token::introspect))
+        .routes(routes!(metadata::userinfo))
+}
+
+/// The endpoints of one issuer, mounted under `/t/{slug}`.
 pub fn issuer_routes() -> Router<Ctx> {
     Router::new()
         .route(

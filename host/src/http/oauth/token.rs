@@ -25,6 +25,7 @@ fn no_store(mut res: Response) -> Response {
 }
 
 /// POST /oauth/token.
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth", request_body(content_type = "application/x-www-form-urlencoded", content = String), responses((status = 200, body = crate::oauth::issuance::TokenResponse), (status = 400, description = "OAuth error"), (status = 401, description = "invalid_client")))]
 pub async fn token(
     State(ctx): State<Ctx>,
     IssuerOf(issuer): IssuerOf,
@@ -61,6 +62,7 @@ pub async fn token(
 
 /// POST /oauth/revoke: always 200 for a well-formed request by an
 /// authenticated client, whether or not the token existed.
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth", request_body(content_type = "application/x-www-form-urlencoded", content = String), responses((status = 200, description = "Revoked, or nothing to revoke (RFC 7009)"), (status = 401, description = "invalid_client")))]
 pub async fn revoke(
     State(ctx): State<Ctx>,
     IssuerOf(issuer): IssuerOf,
@@ -85,6 +87,7 @@ pub async fn revoke(
 }
 
 /// POST /oauth/introspect: confidential clients only.
+#[utoipa::path(post, path = "/oauth/introspect", tag = "oauth", request_body(content_type = "application/x-www-form-urlencoded", content = String), responses((status = 200, description = "RFC 7662 token state"), (status = 401, description = "invalid_client")))]
 pub async fn introspect(
     State(ctx): State<Ctx>,
     IssuerOf(issuer): IssuerOf,
