@@ -15,7 +15,8 @@
 //! Environment: `BENCH_SECONDS` (per phase, default 10), `BENCH_CONCURRENCY`
 //! (connections, default 64), `BENCH_SERVER_CPU` (default 0),
 //! `VAULTARIS_BIN` (default: next to this binary), `DATABASE_URL` (passed
-//! to the server; default a fresh SQLite file).
+//! to the server; default a fresh SQLite file), `BENCH_ID_TOKEN_ALG` (the
+//! web client's ID token algorithm, default RS256).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -162,6 +163,7 @@ async fn provision(http: &reqwest::Client, base: &str) -> Result<Fixture> {
     let web = post(
         format!("/api/v1/tenants/{tid}/clients"),
         json!({"name": "web", "client_type": "confidential", "redirect_uris": [REDIRECT],
+               "id_token_signed_response_alg": std::env::var("BENCH_ID_TOKEN_ALG").unwrap_or_else(|_| "RS256".into()),
                "grant_types": ["authorization_code", "refresh_token"],
                "scopes": ["openid", "profile", "email", "offline_access"]}),
     )

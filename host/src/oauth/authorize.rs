@@ -171,7 +171,7 @@ pub async fn parse(
         .client
         .clone();
     let redirect_uri = match get("redirect_uri") {
-        Some(u) if client.redirect_uris.iter().any(|r| *r == u) => u,
+        Some(u) if client.redirect_uris.contains(&u) => u,
         Some(_) => return Err(page("the redirect_uri is not registered for this client")),
         None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
         None => return Err(page("the request has no redirect_uri")),

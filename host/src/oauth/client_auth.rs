@@ -200,11 +200,12 @@ fn verify_assertion(
     if exp <= now - 30 {
         return Err(OAuthError::invalid_client("client_assertion has expired"));
     }
-    // Security decision: assertions must be short-lived, so the replay cache
-    // only needs to remember them briefly.
-    if exp > now + 600 {
+    // Security decision: assertions must be short-lived, so the replay
+    // cache (which keeps each jti until its exp) stays small. RFC 7523 sets
+    // no ceiling; one hour is what common libraries (Authlib) sign with.
+    if exp > now + 3600 + 60 {
         return Err(OAuthError::invalid_client(
-            "client_assertion must expire within 10 minutes",
+            "client_assertion must expire within one hour",
         ));
     }
     if c.get("iat")

@@ -3,8 +3,10 @@
 //!
 //! A tenant holds one active key per algorithm — EdDSA (Ed25519, signs
 //! access tokens), ES256 and RS256 (ID tokens, by client choice) — plus the
-//! retiring keys that still verify. Tenants created before ES256/RS256 keys
-//! existed get them on first use (`KeyRing::get`).
+//! retiring keys that still verify. A tenant lacking an active key of some
+//! algorithm (tenant provisioning makes the Ed25519 key; older tenants have
+//! only that one) gets one on first use (`KeyRing::get`). That completes
+//! provisioning and is not audited; rotation is.
 //!
 //! Security decisions:
 //! - Private keys are stored sealed (AES-256-GCM under the master key, bound
@@ -247,16 +249,10 @@ impl KeyRing {
                 .await?;
             for alg in Self::missing(&rows) {
                 let record = self.generate_key_record(tenant_id, alg).await?;
-                let ev = event(
-                    tenant_id,
-                    &Actor::system(),
-                    "key.created",
-                    "signing_key",
-                    &record.kid,
-                    json!({ "algorithm": alg.as_str(), "kid": record.kid, "reason": "no active key of this algorithm" }),
-                );
                 // `false`: another node added one first; the re-read below finds it.
-                self.store.add_missing_signing_key(&record, &ev).await?;
+                if self.store.add_missing_signing_key(&record).await? {
+                    tracing::info!(%tenant_id, kid = %record.kid, algorithm = alg.as_str(), "created missing signing key");
+                }
             }
             rows = self
                 .store
@@ -469,4 +465,46 @@ pub async fn rotate_keys(
         .await?;
     ctx.keys.invalidate(tenant_id);
     Ok(records.iter().map(|r| view(r, None, now)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_jwks_keep_only_public_members_and_drop_ed25519_alg() {
+        let legacy = json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+            "kid": "k", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "d": "secret"});
+        assert_eq!(
+            published_jwk(&legacy),
+            json!({"kty": "OKP", "crv": "Ed25519", "use": "sig", "kid": "k",
+                "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"})
+        );
+        let rsa = json!({"kty": "RSA", "alg": "RS256", "n": "n", "e": "AQAB", "p": "x", "qi": "y"});
+        assert_eq!(
+            published_jwk(&rsa),
+            json!({"kty": "RSA", "alg": "RS256", "n": "n", "e": "AQAB"})
+        );
+    }
+
+    #[test]
+    fn views_report_an_expired_window_as_retired() {
+        let now = Timestamp::now();
+        let record = SigningKeyRecord {
+            kid: "k".into(),
+            tenant_id: Uuid::nil(),
+            algorithm: "ES256".into(),
+            public_jwk: json!({"kty": "EC"}),
+            private_key_enc: "sealed".into(),
+            status: "retiring".into(),
+            created_at: now,
+        };
+        assert_eq!(
+            view(&record, Some(now.plus_seconds(10)), now).status,
+            "retiring"
+        );
+        assert_eq!(view(&record, Some(now), now).status, "retired");
+        let shown = serde_json::to_value(view(&record, None, now)).unwrap();
+        assert!(!shown.to_string().contains("sealed"), "{shown}");
+    }
 }

@@ -94,43 +94,31 @@ impl Store {
             .collect())
     }
 
-    /// Adds the first active key of an algorithm a tenant lacks, recording
-    /// `event`. Answers `false`, writing nothing (no audit record either),
-    /// when another writer added one first: the partial unique index on
-    /// active keys turns the race into a conflict, and the caller re-reads.
-    pub async fn add_missing_signing_key(
-        &self,
-        key: &SigningKeyRecord,
-        event: &AuditEvent,
-    ) -> StoreResult<bool> {
-        let outcome: StoreResult<()> = async {
-            audited_tx!(self, event, |tx| {
-                let done = sqlx::query(
-                    "INSERT INTO signing_keys (kid, tenant_id, algorithm, public_jwk, private_key_enc, status, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'active', $6) ON CONFLICT DO NOTHING",
-                )
-                .bind(&key.kid)
-                .bind(key.tenant_id)
-                .bind(&key.algorithm)
-                .bind(sqlx::types::Json(&key.public_jwk))
-                .bind(&key.private_key_enc)
-                .bind(key.created_at)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 0 {
-                    // Returning early drops the transaction: rolled back,
-                    // audit record included.
-                    return Err(StoreError::Conflict("an active key already exists".into()));
-                }
-            });
-            Ok(())
-        }
-        .await;
-        match outcome {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
+    /// Adds the first active key of an algorithm a tenant lacks. Answers
+    /// `false`, writing nothing, when another writer (another node) added
+    /// one first: the partial unique index on active keys turns the race
+    /// into a no-op insert, and the caller re-reads.
+    ///
+    /// Not audited: this completes provisioning (recorded as the tenant's
+    /// creation) for tenants made before every algorithm had a key; no
+    /// principal acts. Rotation, the deliberate change, is audited.
+    pub async fn add_missing_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
+        let done = on_pool!(&self.db, |pool| {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, tenant_id, algorithm, public_jwk, private_key_enc, status, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'active', $6) ON CONFLICT DO NOTHING",
+            )
+            .bind(&key.kid)
+            .bind(key.tenant_id)
+            .bind(&key.algorithm)
+            .bind(sqlx::types::Json(&key.public_jwk))
+            .bind(&key.private_key_enc)
+            .bind(key.created_at)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
     }
 
     /// Rotates: for each new key, the active key of its algorithm (if any)

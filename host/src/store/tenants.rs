@@ -25,8 +25,8 @@ pub struct TenantProvisioning {
     pub roles: Vec<(Role, Vec<Uuid>)>,
     /// Built-in clients.
     pub clients: Vec<NewClient>,
-    /// The first signing key.
-    pub signing_key: SigningKeyRecord,
+    /// The first signing keys, one per algorithm.
+    pub signing_keys: Vec<SigningKeyRecord>,
     /// An initial administrator and the roles to give them.
     pub admin: Option<(NewUser, Vec<Uuid>)>,
 }
@@ -101,7 +101,9 @@ impl Store {
             for client in &p.clients {
                 insert_client!(&mut *tx, client);
             }
-            insert_signing_key!(&mut *tx, &p.signing_key);
+            for k in &p.signing_keys {
+                insert_signing_key!(&mut *tx, k);
+            }
         });
         self.get_tenant(t.id).await
     }

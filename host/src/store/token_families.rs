@@ -306,14 +306,15 @@ impl Store {
     /// Whether an access token was revoked.
     pub async fn access_token_revoked(&self, tenant_id: Uuid, jti: &str) -> StoreResult<bool> {
         on_pool!(&self.db, |pool| {
-            let row: Option<(i64,)> = sqlx::query_as(
-                "SELECT 1 FROM revoked_access_tokens WHERE tenant_id = $1 AND jti = $2",
+            // COUNT(*) is BIGINT on PostgreSQL and INTEGER on SQLite: both i64.
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM revoked_access_tokens WHERE tenant_id = $1 AND jti = $2",
             )
             .bind(tenant_id)
             .bind(jti)
-            .fetch_optional(pool)
+            .fetch_one(pool)
             .await?;
-            Ok(row.is_some())
+            Ok(n > 0)
         })
     }
 

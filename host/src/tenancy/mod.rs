@@ -117,12 +117,31 @@ fn validate_settings(v: &mut Validator, s: &TenantSettings) {
     }
 }
 
-/// Everything a new tenant starts with: the admin permissions, the `admin`
-/// system role carrying them, the `admin-cli` public client, a signing key.
-pub(crate) fn provisioning(
+/// A new tenant's signing keys: Ed25519, P-256 and RSA, generated off the
+/// async runtime (RSA takes a while).
+pub(crate) async fn initial_keys(
     ctx: &Ctx,
+    tenant_id: Uuid,
+) -> Result<Vec<crate::model::SigningKeyRecord>> {
+    let mut out = Vec::new();
+    for alg in crate::crypto::signing::KeyAlgorithm::ALL {
+        out.push(
+            ctx.keys
+                .generate_key_record(tenant_id, alg)
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Everything a new tenant starts with: the admin permissions, the `admin`
+/// system role carrying them, the `admin-cli` public client, and one
+/// signing key per algorithm (generated beforehand by `initial_keys`).
+pub(crate) fn provisioning(
     tenant: Tenant,
     admin: Option<NewUser>,
+    signing_keys: Vec<crate::model::SigningKeyRecord>,
 ) -> TenantProvisioning {
     let now = Timestamp::now();
     let tid = tenant.id;
@@ -186,7 +205,7 @@ pub(crate) fn provisioning(
     };
     let role_id = admin_role.id;
     TenantProvisioning {
-        signing_key: ctx.keys.new_key_record(tid),
+        signing_keys,
         roles: vec![(admin_role, permissions.iter().map(|p| p.id).collect())],
         permissions,
         clients: vec![admin_cli],
@@ -227,7 +246,8 @@ pub async fn create_tenant(ctx: &Ctx, actor: &Actor, req: CreateTenant) -> Resul
         tenant.id,
         json!({ "name": tenant.name, "slug": slug }),
     );
-    let p = provisioning(ctx, tenant, None);
+    let keys = initial_keys(ctx, tenant.id).await?;
+    let p = provisioning(tenant, None, keys);
     let created = ctx.store.provision_tenant(&p, &ev).await?;
     Ok(view(ctx, created))
 }

@@ -122,7 +122,8 @@ pub async fn run(ctx: &Ctx, actor: &Actor, req: SetupRequest) -> Result<SetupRes
             "organization_name": tenant.name, "admin_email": admin.email, "admin_user_id": admin_id,
         }),
     );
-    let p = provisioning(ctx, tenant, Some(admin));
+    let keys = super::initial_keys(ctx, tenant.id).await?;
+    let p = provisioning(tenant, Some(admin), keys);
     ctx.store
         .provision_tenant(&p, &ev)
         .await

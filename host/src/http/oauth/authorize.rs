@@ -77,8 +77,18 @@ fn refused(issuer: &Issuer, e: AuthorizeError, get: bool) -> Response {
         AuthorizeError::Page { detail } => {
             pages::error(&issuer.tenant, StatusCode::BAD_REQUEST, &detail)
         }
-        AuthorizeError::Redirect(url) if get => Redirect::to(&url).into_response(),
+        // A GET answers 302 Found as RFC 6749 shows; after a form post, 303
+        // turns the POST into a GET.
+        AuthorizeError::Redirect(url) if get => found(&url),
         AuthorizeError::Redirect(url) => Redirect::to(&url).into_response(),
+    }
+}
+
+/// `302 Found` to `url`.
+fn found(url: &str) -> Response {
+    match HeaderValue::from_str(url) {
+        Ok(v) => (StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
+        Err(_) => Redirect::to(url).into_response(),
     }
 }
 
@@ -132,22 +142,32 @@ pub async fn authorize_get(
     headers: HeaderMap,
 ) -> Response {
     let raw = pairs(query.unwrap_or_default().as_bytes());
-    let req = match authorize::parse(&ctx, &issuer, raw).await {
+    authorization_request(&ctx, &issuer, raw, &headers).await
+}
+
+/// Handles an authorization request (from the query or a POSTed form).
+async fn authorization_request(
+    ctx: &Ctx,
+    issuer: &Issuer,
+    raw: Vec<(String, String)>,
+    headers: &HeaderMap,
+) -> Response {
+    let req = match authorize::parse(ctx, issuer, raw).await {
         Ok(r) => r,
-        Err(e) => return refused(&issuer, e, true),
+        Err(e) => return refused(issuer, e, true),
     };
-    let session = browser_session(&ctx, &issuer, &headers).await;
-    let next = match authorize::decide(&ctx, &issuer, &req, session.as_ref(), false).await {
+    let session = browser_session(ctx, issuer, headers).await;
+    let next = match authorize::decide(ctx, issuer, &req, session.as_ref(), false).await {
         Ok(n) => n,
-        Err(e) => return refused(&issuer, e, true),
+        Err(e) => return refused(issuer, e, true),
     };
     if let Next::Redirect(url) = next {
-        return Redirect::to(&url).into_response();
+        return found(&url);
     }
-    let (csrf, fresh) = csrf_token(&headers);
-    let mut res = render(&ctx, &issuer, &req, next, &csrf, None, StatusCode::OK);
+    let (csrf, fresh) = csrf_token(headers);
+    let mut res = render(ctx, issuer, &req, next, &csrf, None, StatusCode::OK);
     if fresh {
-        set_cookie(&mut res, &issuer, CSRF_COOKIE, &csrf, None);
+        set_cookie(&mut res, issuer, CSRF_COOKIE, &csrf, None);
     }
     res
 }
@@ -161,7 +181,12 @@ pub async fn authorize_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form: std::collections::HashMap<String, String> = pairs(&body).into_iter().collect();
+    let raw_pairs = pairs(&body);
+    // OIDC Core §3.1.2.1: an authorization request may itself be POSTed.
+    if !raw_pairs.iter().any(|(k, _)| k == "action") {
+        return authorization_request(&ctx, &issuer, raw_pairs, &headers).await;
+    }
+    let form: std::collections::HashMap<String, String> = raw_pairs.into_iter().collect();
     if !csrf_ok(&headers, form.get("csrf")) {
         return pages::error(
             &issuer.tenant,
