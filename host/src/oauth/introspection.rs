@@ -53,7 +53,15 @@ pub async fn active_access_token(
     issuer: &Issuer,
     token: &str,
 ) -> Result<Result<ActiveAccessToken, &'static str>, OAuthError> {
-    let keys = ctx.keys.get(issuer.tenant.id).await?;
+    // A kid this node has not seen yet may be a key rotated in on another
+    // node: `get_for_kid` reloads (rate-limited) before giving up.
+    let kid = crate::crypto::signing::decode_unverified(token)
+        .ok()
+        .and_then(|(h, ..)| h.get("kid").and_then(Value::as_str).map(String::from));
+    let keys = ctx
+        .keys
+        .get_for_kid(issuer.tenant.id, kid.as_deref())
+        .await?;
     let Ok(jwt) = verify_jwt(token, &keys.jwks) else {
         return Ok(Err("the token is malformed, forged or from another issuer"));
     };
@@ -78,6 +86,18 @@ pub async fn active_access_token(
         .is_some_and(|n| n > now + LEEWAY)
     {
         return Ok(Err("the token is not yet valid"));
+    }
+    // A disabled tenant or a disabled (or deleted) client ends its tokens
+    // at once, not when they expire.
+    if !issuer.tenant.enabled {
+        return Ok(Err("the tenant is disabled"));
+    }
+    let client_id = c
+        .get("client_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !client_live(ctx, issuer, client_id).await? {
+        return Ok(Err("the client is disabled or gone"));
     }
     let jti = c.get("jti").and_then(Value::as_str).unwrap_or_default();
     if ctx
@@ -105,6 +125,12 @@ pub async fn active_access_token(
         Ok(_) | Err(StoreError::NotFound) => Ok(Err("the token's subject is disabled or gone")),
         Err(e) => Err(e.into()),
     }
+}
+
+async fn client_live(ctx: &Ctx, issuer: &Issuer, client_id: &str) -> Result<bool, OAuthError> {
+    Ok(super::client_auth::load_client(ctx, issuer, client_id)
+        .await?
+        .is_some_and(|c| c.client.client.enabled))
 }
 
 /// The RFC 7662 response for `token` at `issuer`. Anything not active —
@@ -163,6 +189,9 @@ pub async fn introspect(
     };
     let now = Timestamp::now();
     if rt.status != "active" || grant.revoked_at.is_some() || rt.expires_at <= now {
+        return Ok(inactive);
+    }
+    if !issuer.tenant.enabled || !client_live(ctx, issuer, &grant.client_id).await? {
         return Ok(inactive);
     }
     let mut out = json!({

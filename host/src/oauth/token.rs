@@ -367,6 +367,21 @@ async fn code_grant(
             "the code is bound to another DPoP key (dpop_jkt)",
         ));
     }
+    // A code outlives nothing: if its browser session ended (logout), the
+    // user withdrew, and the code must not yield tokens afterwards.
+    let session = match rec.session_id {
+        Some(sid) => ctx.store.browser_session(issuer.tenant.id, sid).await?,
+        None => None,
+    };
+    if rec.session_id.is_some()
+        && session
+            .as_ref()
+            .is_none_or(|s| s.ended_at.is_some() || s.expires_at <= now)
+    {
+        return Err(OAuthError::invalid_grant(
+            "the session that issued this code has ended",
+        ));
+    }
     let user = live_user(ctx, issuer, rec.user_id).await?;
     let offline = rec.scope.split_whitespace().any(|s| s == "offline_access")
         && client.allows_grant("refresh_token");
@@ -395,19 +410,20 @@ async fn code_grant(
     {
         CodeRedemption::Redeemed => {}
         CodeRedemption::Replayed => {
+            security_event(
+                ctx,
+                issuer,
+                &req.actor,
+                "oauth.code_replayed",
+                json!({ "client_id": client.client_id, "concurrent": true }),
+            )
+            .await;
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used; tokens issued from it are revoked",
             ));
         }
     }
-    let amr = match rec.session_id {
-        Some(sid) => ctx
-            .store
-            .browser_session(issuer.tenant.id, sid)
-            .await?
-            .map(|s| s.amr),
-        None => None,
-    };
+    let amr = session.map(|s| s.amr);
     user_tokens(
         ctx,
         issuer,
@@ -506,6 +522,14 @@ async fn refresh_grant(
     {
         RefreshRotation::Rotated => {}
         RefreshRotation::ReuseDetected => {
+            security_event(
+                ctx,
+                issuer,
+                &req.actor,
+                "oauth.refresh_token_reused",
+                json!({ "client_id": client.client_id, "grant_id": grant.id.to_string(), "user_id": grant.user_id, "concurrent": true }),
+            )
+            .await;
             return Err(OAuthError::invalid_grant(
                 "the refresh token was already used; its whole family is revoked",
             ));

@@ -63,9 +63,11 @@ pub async fn verify_access_token(ctx: &Ctx, token: &str) -> Result<Principal, Er
     if !tenant.enabled {
         return Err(unauthorized("tenant is disabled"));
     }
+    let (header, ..) =
+        decode_unverified(token).map_err(|_| unauthorized("malformed access token"))?;
     let keys = ctx
         .keys
-        .get(tenant.id)
+        .get_for_kid(tenant.id, header.get("kid").and_then(Value::as_str))
         .await
         .map_err(|e| Error::Internal(e.to_string()))?;
     let jwt = verify_jwt(token, &keys.jwks)

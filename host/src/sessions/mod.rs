@@ -69,7 +69,14 @@ pub async fn from_cookie(
         .await
 }
 
-/// Ends a session and revokes the grants issued from it.
+/// Logout: ends a session and revokes the grants issued from it.
 pub async fn end(ctx: &Ctx, tenant: &Tenant, id: Uuid) -> StoreResult<bool> {
-    ctx.store.end_browser_session(tenant.id, id).await
+    ctx.store.end_browser_session(tenant.id, id, true).await
+}
+
+/// A new sign-in in the same browser replaces the session. The old
+/// session's grants stay: applications already holding tokens keep them,
+/// as they would if the user had signed in elsewhere; only logout revokes.
+pub async fn replace(ctx: &Ctx, tenant: &Tenant, id: Uuid) -> StoreResult<bool> {
+    ctx.store.end_browser_session(tenant.id, id, false).await
 }

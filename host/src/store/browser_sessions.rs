@@ -85,9 +85,15 @@ impl Store {
         })
     }
 
-    /// Ends a session and revokes every grant issued from it, in one
-    /// transaction (logout ends the tokens the session produced).
-    pub async fn end_browser_session(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<bool> {
+    /// Ends a session; with `revoke_grants`, also revokes every grant issued
+    /// from it, in the same transaction (logout ends the tokens the session
+    /// produced).
+    pub async fn end_browser_session(
+        &self,
+        tenant_id: Uuid,
+        id: Uuid,
+        revoke_grants: bool,
+    ) -> StoreResult<bool> {
         let now = Timestamp::now();
         on_pool!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
@@ -100,6 +106,10 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            if !revoke_grants {
+                tx.commit().await?;
+                return Ok(ended > 0);
+            }
             sqlx::query(
                 "UPDATE oauth_grants SET revoked_at = $3, revoked_reason = 'logout' \
                  WHERE tenant_id = $1 AND session_id = $2 AND revoked_at IS NULL",

@@ -181,20 +181,32 @@ impl Store {
     }
 
     /// Revokes the grant a replayed code produced.
+    ///
+    /// Every statement here writes, starting with the first: a SQLite
+    /// transaction that reads before writing cannot wait for the write lock
+    /// (it fails at once with "database is locked" under concurrency).
     pub async fn revoke_code_grant(&self, tenant_id: Uuid, code_hash: &str) -> StoreResult<()> {
         let now = Timestamp::now();
         on_pool!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
-            let row: Option<(Option<Uuid>,)> = sqlx::query_as(
-                "SELECT grant_id FROM authorization_codes WHERE tenant_id = $1 AND code_hash = $2",
+            sqlx::query(
+                "UPDATE oauth_grants SET revoked_at = $3, revoked_reason = 'code_replayed' \
+                 WHERE tenant_id = $1 AND revoked_at IS NULL AND id = \
+                 (SELECT grant_id FROM authorization_codes WHERE tenant_id = $1 AND code_hash = $2)",
             )
             .bind(tenant_id)
             .bind(code_hash)
-            .fetch_optional(&mut *tx)
+            .bind(now)
+            .execute(&mut *tx)
             .await?;
-            if let Some((Some(grant_id),)) = row {
-                revoke_family!(tx, tenant_id, grant_id, "code_replayed", now);
-            }
+            sqlx::query(
+                "UPDATE refresh_tokens SET status = 'revoked' WHERE tenant_id = $1 AND status <> 'revoked' \
+                 AND grant_id = (SELECT grant_id FROM authorization_codes WHERE tenant_id = $1 AND code_hash = $2)",
+            )
+            .bind(tenant_id)
+            .bind(code_hash)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok(())
         })
@@ -245,6 +257,17 @@ impl Store {
         let now = Timestamp::now();
         on_pool!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
+            // Lock order for a family is always grant, then refresh tokens
+            // (revocation takes the same order), so concurrent rotation and
+            // revocation cannot deadlock on PostgreSQL. The no-op update
+            // takes the grant's row lock (and SQLite's write lock) first.
+            sqlx::query(
+                "UPDATE oauth_grants SET revoked_at = revoked_at WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant_id)
+            .bind(next.grant_id)
+            .execute(&mut *tx)
+            .await?;
             let rotated = sqlx::query(
                 "UPDATE refresh_tokens SET status = 'rotated', rotated_at = $3 \
                  WHERE tenant_id = $1 AND token_hash = $2 AND status = 'active'",

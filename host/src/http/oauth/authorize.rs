@@ -290,7 +290,7 @@ async fn login(
     };
     // A new sign-in replaces whatever session this browser had.
     if let Some(old) = browser_session(ctx, issuer, headers).await
-        && let Err(e) = sessions::end(ctx, &issuer.tenant, old.id).await
+        && let Err(e) = sessions::replace(ctx, &issuer.tenant, old.id).await
     {
         tracing::warn!(error = %e, "could not end the replaced session");
     }
