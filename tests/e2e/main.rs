@@ -15,5 +15,6 @@ mod oauth_bad_input;
 mod oidc_flows;
 mod openidconnect_client;
 mod rp;
+mod sessions_admin;
 mod signing_keys;
 mod token_endpoint;

@@ -12,6 +12,7 @@ pub mod oauth;
 pub mod pages;
 pub mod problem;
 pub mod roles;
+pub mod sessions;
 pub mod setup;
 pub mod tenants;
 pub mod users;
@@ -40,6 +41,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "oauth", description = "OAuth 2.0 endpoints per issuer"),
         (name = "tenants", description = "Tenants"),
         (name = "users", description = "Users, their roles and effective permissions"),
+        (name = "sessions", description = "Browser sessions (SSO) and their revocation"),
         (name = "roles", description = "Roles and composite roles"),
         (name = "permissions", description = "Permissions (resource:action)"),
         (name = "groups", description = "Hierarchical groups"),
@@ -76,6 +78,7 @@ pub fn api() -> (Router<Ctx>, utoipa::openapi::OpenApi) {
         .merge(oauth::documented_routes())
         .merge(tenants::router())
         .merge(users::router())
+        .merge(sessions::router())
         .merge(roles::router())
         .merge(groups::router())
         .merge(applications::router())

@@ -1,11 +1,12 @@
 //! Browser sessions: single sign-on at one tenant, created by the hosted
-//! login page and ended by logout.
+//! login page and ended by logout or by an administrator (`admin`).
 //!
 //! Security decision: the cookie carries 256 random bits and the database
 //! keeps only their SHA-256, so a database leak yields no usable session.
 //! Sessions have an absolute lifetime; `prompt=login` and `max_age` force a
 //! fresh password even inside one.
 
+pub mod admin;
 pub mod login;
 
 use uuid::Uuid;

@@ -1,9 +1,11 @@
-//! Browser sessions (single sign-on) and remembered consents.
+//! Browser sessions (single sign-on), their administration, and remembered
+//! consents.
 
+use sqlx::{FromRow, Row};
 use uuid::Uuid;
 
-use super::{Store, StoreResult, on_pool};
-use crate::model::BrowserSession;
+use super::{Store, StoreError, StoreResult, audited_tx, on_pool};
+use crate::model::{AuditEvent, BrowserSession, Page, PageRequest};
 use crate::time::Timestamp;
 
 const SESSION_COLUMNS: &str =
@@ -130,6 +132,159 @@ impl Store {
             tx.commit().await?;
             Ok(ended > 0)
         })
+    }
+
+    /// One page of the live (not ended, not expired at `now`) sessions of
+    /// `tenant_id`, of `user_id` only when given, newest first. Each comes
+    /// with the IP address and user agent it was started from; the cookie
+    /// hash is never read.
+    pub async fn list_live_browser_sessions(
+        &self,
+        tenant_id: Uuid,
+        user_id: Option<Uuid>,
+        now: Timestamp,
+        page: PageRequest,
+    ) -> StoreResult<Page<(BrowserSession, Option<String>, Option<String>)>> {
+        let where_clause = "tenant_id = $1 AND ended_at IS NULL AND expires_at > $2 \
+             AND ($3 IS NULL OR user_id = $3)";
+        let list_sql = format!(
+            "SELECT {SESSION_COLUMNS}, ip, user_agent FROM browser_sessions WHERE {where_clause} \
+             ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
+        );
+        let count_sql = format!("SELECT COUNT(*) FROM browser_sessions WHERE {where_clause}");
+        on_pool!(&self.db, |pool| {
+            let rows = sqlx::query(&list_sql)
+                .bind(tenant_id)
+                .bind(now)
+                .bind(user_id)
+                .bind(page.per_page)
+                .bind(page.offset())
+                .fetch_all(pool)
+                .await?;
+            let data = rows
+                .iter()
+                .map(|r| {
+                    Ok((
+                        BrowserSession::from_row(r)?,
+                        r.try_get("ip")?,
+                        r.try_get("user_agent")?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            let (total,): (i64,) = sqlx::query_as(&count_sql)
+                .bind(tenant_id)
+                .bind(now)
+                .bind(user_id)
+                .fetch_one(pool)
+                .await?;
+            Ok(Page {
+                data,
+                page: page.page,
+                per_page: page.per_page,
+                total,
+            })
+        })
+    }
+
+    /// Ends a session that has not ended yet and revokes every grant issued
+    /// from it (so its refresh and access tokens stop being active), with
+    /// `event` in the same transaction. `NotFound`, and nothing written,
+    /// when no such session of `tenant_id` is still open.
+    pub async fn revoke_browser_session(
+        &self,
+        tenant_id: Uuid,
+        id: Uuid,
+        event: &AuditEvent,
+    ) -> StoreResult<()> {
+        let now = Timestamp::now();
+        audited_tx!(self, event, |tx| {
+            let ended = sqlx::query(
+                "UPDATE browser_sessions SET ended_at = $3 \
+                 WHERE tenant_id = $1 AND id = $2 AND ended_at IS NULL",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if ended == 0 {
+                return Err(StoreError::NotFound);
+            }
+            // Grant, then refresh tokens: the lock order of every family write.
+            sqlx::query(
+                "UPDATE oauth_grants SET revoked_at = $3, revoked_reason = 'session_revoked' \
+                 WHERE tenant_id = $1 AND session_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE refresh_tokens SET status = 'revoked' WHERE tenant_id = $1 AND status <> 'revoked' \
+                 AND grant_id IN (SELECT id FROM oauth_grants WHERE tenant_id = $1 AND session_id = $2)",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Ends every open session of a live user and revokes every grant of
+    /// that user, whether issued from a session or not, with `event` in the
+    /// same transaction. `NotFound`, and nothing written, when the user is
+    /// not a live user of `tenant_id`.
+    pub async fn revoke_user_sessions(
+        &self,
+        tenant_id: Uuid,
+        user_id: Uuid,
+        event: &AuditEvent,
+    ) -> StoreResult<()> {
+        let now = Timestamp::now();
+        audited_tx!(self, event, |tx| {
+            // Read after the chain-head write above: on SQLite this
+            // transaction already holds the write lock.
+            let (live,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+            )
+            .bind(tenant_id)
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if live == 0 {
+                return Err(StoreError::NotFound);
+            }
+            sqlx::query(
+                "UPDATE browser_sessions SET ended_at = $3 \
+                 WHERE tenant_id = $1 AND user_id = $2 AND ended_at IS NULL",
+            )
+            .bind(tenant_id)
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE oauth_grants SET revoked_at = $3, revoked_reason = 'user_sessions_revoked' \
+                 WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(tenant_id)
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE refresh_tokens SET status = 'revoked' WHERE tenant_id = $1 AND status <> 'revoked' \
+                 AND grant_id IN (SELECT id FROM oauth_grants WHERE tenant_id = $1 AND user_id = $2)",
+            )
+            .bind(tenant_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        });
+        Ok(())
     }
 
     /// Scopes the user already consented to for `client_id`.
