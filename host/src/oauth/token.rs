@@ -206,6 +206,47 @@ async fn security_event(
     }
 }
 
+/// Audits a replayed authorization code and answers the client's error.
+async fn code_replayed(
+    ctx: &Ctx,
+    issuer: &Issuer,
+    actor: &Actor,
+    client: &OAuthClient,
+    grant_id: Option<Uuid>,
+) -> OAuthError {
+    security_event(
+        ctx,
+        issuer,
+        actor,
+        "oauth.code_replayed",
+        json!({ "client_id": client.client_id, "grant_id": grant_id.map(|g| g.to_string()) }),
+    )
+    .await;
+    OAuthError::invalid_grant(
+        "the authorization code was already used; tokens issued from it are revoked",
+    )
+}
+
+/// Audits a reused refresh token (its family is already revoked) and
+/// answers the client's error.
+async fn refresh_reused(
+    ctx: &Ctx,
+    issuer: &Issuer,
+    actor: &Actor,
+    client: &OAuthClient,
+    grant: &OAuthGrant,
+) -> OAuthError {
+    security_event(
+        ctx,
+        issuer,
+        actor,
+        "oauth.refresh_token_reused",
+        json!({ "client_id": client.client_id, "grant_id": grant.id.to_string(), "user_id": grant.user_id }),
+    )
+    .await;
+    OAuthError::invalid_grant("the refresh token was already used; its whole family is revoked")
+}
+
 /// Tokens for a user grant: access token, ID token when `openid` was
 /// granted, and the refresh token given.
 #[allow(clippy::too_many_arguments)]
@@ -309,17 +350,7 @@ async fn code_grant(
         ctx.store
             .revoke_code_grant(issuer.tenant.id, &code_hash)
             .await?;
-        security_event(
-            ctx,
-            issuer,
-            &req.actor,
-            "oauth.code_replayed",
-            json!({ "client_id": client.client_id, "grant_id": rec.grant_id.map(|g| g.to_string()) }),
-        )
-        .await;
-        return Err(OAuthError::invalid_grant(
-            "the authorization code was already used; tokens issued from it are revoked",
-        ));
+        return Err(code_replayed(ctx, issuer, &req.actor, client, rec.grant_id).await);
     }
     let now = Timestamp::now();
     if rec.expires_at <= now {
@@ -410,17 +441,7 @@ async fn code_grant(
     {
         CodeRedemption::Redeemed => {}
         CodeRedemption::Replayed => {
-            security_event(
-                ctx,
-                issuer,
-                &req.actor,
-                "oauth.code_replayed",
-                json!({ "client_id": client.client_id, "concurrent": true }),
-            )
-            .await;
-            return Err(OAuthError::invalid_grant(
-                "the authorization code was already used; tokens issued from it are revoked",
-            ));
+            return Err(code_replayed(ctx, issuer, &req.actor, client, None).await);
         }
     }
     let amr = session.map(|s| s.amr);
@@ -465,17 +486,7 @@ async fn refresh_grant(
         ctx.store
             .revoke_grant(issuer.tenant.id, grant.id, "refresh_token_reused")
             .await?;
-        security_event(
-            ctx,
-            issuer,
-            &req.actor,
-            "oauth.refresh_token_reused",
-            json!({ "client_id": client.client_id, "grant_id": grant.id.to_string(), "user_id": grant.user_id }),
-        )
-        .await;
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was already used; its whole family is revoked",
-        ));
+        return Err(refresh_reused(ctx, issuer, &req.actor, client, &grant).await);
     }
     let now = Timestamp::now();
     if rt.status != "active" || grant.revoked_at.is_some() {
@@ -522,17 +533,7 @@ async fn refresh_grant(
     {
         RefreshRotation::Rotated => {}
         RefreshRotation::ReuseDetected => {
-            security_event(
-                ctx,
-                issuer,
-                &req.actor,
-                "oauth.refresh_token_reused",
-                json!({ "client_id": client.client_id, "grant_id": grant.id.to_string(), "user_id": grant.user_id, "concurrent": true }),
-            )
-            .await;
-            return Err(OAuthError::invalid_grant(
-                "the refresh token was already used; its whole family is revoked",
-            ));
+            return Err(refresh_reused(ctx, issuer, &req.actor, client, &grant).await);
         }
     }
     user_tokens(

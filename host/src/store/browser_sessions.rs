@@ -4,6 +4,7 @@
 use sqlx::{FromRow, Row};
 use uuid::Uuid;
 
+use super::token_families::revoke_grants_where;
 use super::{Store, StoreError, StoreResult, audited_tx, on_pool};
 use crate::model::{AuditEvent, BrowserSession, Page, PageRequest};
 use crate::time::Timestamp;
@@ -112,23 +113,7 @@ impl Store {
                 tx.commit().await?;
                 return Ok(ended > 0);
             }
-            sqlx::query(
-                "UPDATE oauth_grants SET revoked_at = $3, revoked_reason = 'logout' \
-                 WHERE tenant_id = $1 AND session_id = $2 AND revoked_at IS NULL",
-            )
-            .bind(tenant_id)
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE refresh_tokens SET status = 'revoked' WHERE status = 'active' AND grant_id IN \
-                 (SELECT id FROM oauth_grants WHERE tenant_id = $1 AND session_id = $2)",
-            )
-            .bind(tenant_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            revoke_grants_where!(tx, "session_id", tenant_id, id, "logout", now);
             tx.commit().await?;
             Ok(ended > 0)
         })
@@ -211,24 +196,7 @@ impl Store {
             if ended == 0 {
                 return Err(StoreError::NotFound);
             }
-            // Grant, then refresh tokens: the lock order of every family write.
-            sqlx::query(
-                "UPDATE oauth_grants SET revoked_at = $3, revoked_reason = 'session_revoked' \
-                 WHERE tenant_id = $1 AND session_id = $2 AND revoked_at IS NULL",
-            )
-            .bind(tenant_id)
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE refresh_tokens SET status = 'revoked' WHERE tenant_id = $1 AND status <> 'revoked' \
-                 AND grant_id IN (SELECT id FROM oauth_grants WHERE tenant_id = $1 AND session_id = $2)",
-            )
-            .bind(tenant_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            revoke_grants_where!(tx, "session_id", tenant_id, id, "session_revoked", now);
         });
         Ok(())
     }
@@ -266,23 +234,14 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                "UPDATE oauth_grants SET revoked_at = $3, revoked_reason = 'user_sessions_revoked' \
-                 WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
-            )
-            .bind(tenant_id)
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE refresh_tokens SET status = 'revoked' WHERE tenant_id = $1 AND status <> 'revoked' \
-                 AND grant_id IN (SELECT id FROM oauth_grants WHERE tenant_id = $1 AND user_id = $2)",
-            )
-            .bind(tenant_id)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
+            revoke_grants_where!(
+                tx,
+                "user_id",
+                tenant_id,
+                user_id,
+                "user_sessions_revoked",
+                now
+            );
         });
         Ok(())
     }

@@ -96,6 +96,37 @@ macro_rules! revoke_family {
     }};
 }
 
+/// Revokes every live grant of a tenant whose `$column` (`session_id` or
+/// `user_id`) equals `$value`, then their refresh tokens — grant first, the
+/// lock order of every family write.
+macro_rules! revoke_grants_where {
+    ($exec:expr, $column:literal, $tenant:expr, $value:expr, $reason:expr, $now:expr) => {{
+        sqlx::query(concat!(
+            "UPDATE oauth_grants SET revoked_at = $3, revoked_reason = $4 \
+             WHERE tenant_id = $1 AND ",
+            $column,
+            " = $2 AND revoked_at IS NULL"
+        ))
+        .bind($tenant)
+        .bind($value)
+        .bind($now)
+        .bind($reason)
+        .execute(&mut *$exec)
+        .await?;
+        sqlx::query(concat!(
+            "UPDATE refresh_tokens SET status = 'revoked' WHERE tenant_id = $1 AND status <> 'revoked' \
+             AND grant_id IN (SELECT id FROM oauth_grants WHERE tenant_id = $1 AND ",
+            $column,
+            " = $2)"
+        ))
+        .bind($tenant)
+        .bind($value)
+        .execute(&mut *$exec)
+        .await?;
+    }};
+}
+pub(crate) use revoke_grants_where;
+
 impl Store {
     /// Stores a new authorization code.
     pub async fn insert_authorization_code(&self, c: &AuthorizationCode) -> StoreResult<()> {

@@ -11,6 +11,9 @@ use super::form::{client_credentials, dpop_header, parse_form};
 use super::{IssuerOf, anonymous};
 use crate::context::Ctx;
 use crate::http::extract::Meta;
+use std::collections::HashMap;
+
+use crate::oauth::cache::CachedClient;
 use crate::oauth::client_auth::authenticate;
 use crate::oauth::dpop::current_nonce;
 use crate::oauth::error::OAuthError;
@@ -60,6 +63,24 @@ pub async fn token(
     res
 }
 
+/// Parses a request about a `token` (revocation, introspection) and
+/// authenticates its client at `path`.
+async fn token_request(
+    ctx: &Ctx,
+    issuer: &crate::oauth::issuer::Issuer,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(std::sync::Arc<CachedClient>, HashMap<String, String>), OAuthError> {
+    let mut form = parse_form(headers, body)?;
+    let creds = client_credentials(headers, &mut form)?;
+    let client = authenticate(ctx, issuer, &issuer.endpoint(path), creds).await?;
+    if form.get("token").is_none_or(|t| t.is_empty()) {
+        return Err(OAuthError::invalid_request("token is required"));
+    }
+    Ok((client, form))
+}
+
 /// POST /oauth/revoke: always 200 for a well-formed request by an
 /// authenticated client, whether or not the token existed.
 #[utoipa::path(post, path = "/oauth/revoke", tag = "oauth", request_body(content_type = "application/x-www-form-urlencoded", content = String), responses((status = 200, description = "Revoked, or nothing to revoke (RFC 7009)"), (status = 401, description = "invalid_client")))]
@@ -70,14 +91,14 @@ pub async fn revoke(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let mut form = parse_form(&headers, &body)?;
-        let creds = client_credentials(&headers, &mut form)?;
-        let client = authenticate(&ctx, &issuer, &issuer.endpoint("/oauth/revoke"), creds).await?;
-        let token = form
-            .get("token")
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-        introspection::revoke(&ctx, &issuer, &client.client.client.client_id, token).await
+        let (client, form) = token_request(&ctx, &issuer, "/oauth/revoke", &headers, &body).await?;
+        introspection::revoke(
+            &ctx,
+            &issuer,
+            &client.client.client.client_id,
+            &form["token"],
+        )
+        .await
     }
     .await;
     match result {
@@ -95,23 +116,17 @@ pub async fn introspect(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let mut form = parse_form(&headers, &body)?;
-        let creds = client_credentials(&headers, &mut form)?;
-        let client =
-            authenticate(&ctx, &issuer, &issuer.endpoint("/oauth/introspect"), creds).await?;
+        let (client, form) =
+            token_request(&ctx, &issuer, "/oauth/introspect", &headers, &body).await?;
         if !client.client.client.is_confidential() {
             return Err(OAuthError::invalid_client(
                 "only confidential clients may introspect tokens",
             ));
         }
-        let token = form
-            .get("token")
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         introspection::introspect(
             &ctx,
             &issuer,
-            token,
+            &form["token"],
             form.get("token_type_hint").map(String::as_str),
         )
         .await
