@@ -1903,10 +1903,29 @@ async fn state_and_nonce_round_trip_and_the_request_may_be_posted() {
     let mut req = AuthRequest::new(&t.issuer, &c.id, REDIRECT, "openid");
     req.state = "a&b=c d+e/?#%25é\"<>".into();
     req.nonce = "n&=+ é".into();
-    // OIDC Core §3.1.2.1: the authorization request may be a form POST.
-    let page = browser
+    // OIDC Core §3.1.2.1: the authorization request may be a form POST. The
+    // server answers 303 to the same request as a GET (which, unlike a
+    // cross-site POST, carries the SameSite=Lax session cookie); a browser
+    // follows it.
+    let posted = browser
         .post(&format!("{}/oauth/authorize", t.issuer), &req.params())
         .await;
+    assert_eq!(
+        posted.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        posted.describe()
+    );
+    let location = posted
+        .header("location")
+        .expect("303 has a Location")
+        .to_string();
+    assert!(
+        location.starts_with(&format!("{}/oauth/authorize?", t.issuer)),
+        "{}",
+        posted.describe()
+    );
+    let page = browser.get(&location).await;
     assert!(page.is_login_page(), "{}", page.describe());
     let done = browser.login(&page, &t.email, PASSWORD).await;
     let code = req.code_from(&done);

@@ -429,7 +429,9 @@ pub async fn decide(
         return Ok(Next::Login);
     }
     let (user, session) = (user.expect("checked"), session.expect("checked"));
-    if req.client.require_consent {
+    // `prompt=consent` asks for the consent screen even for clients that
+    // do not require one (OIDC Core §3.1.2.1).
+    if req.client.require_consent || prompt("consent") {
         let consented = ctx
             .store
             .consented_scopes(issuer.tenant.id, user.id, &req.client.client_id)

@@ -41,7 +41,7 @@ pub fn metadata(issuer: &Issuer) -> Value {
             "picture", "updated_at", "email", "email_verified", "phone_number"
         ],
         "claim_types_supported": ["normal"],
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "prompt_values_supported": ["none", "login", "consent"],
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,

@@ -96,7 +96,8 @@ pub async fn active_access_token(
         .get("client_id")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if !client_live(ctx, issuer, client_id).await? {
+    let iat = c.get("iat").and_then(Value::as_i64).unwrap_or_default();
+    if !client_live(ctx, issuer, client_id, iat).await? {
         return Ok(Err("the client is disabled or gone"));
     }
     let jti = c.get("jti").and_then(Value::as_str).unwrap_or_default();
@@ -127,10 +128,18 @@ pub async fn active_access_token(
     }
 }
 
-async fn client_live(ctx: &Ctx, issuer: &Issuer, client_id: &str) -> Result<bool, OAuthError> {
+/// Whether the client that was issued a token at `issued_at` still exists
+/// and is enabled. A client registered again under a deleted one's
+/// client_id is another client: it was created after the token.
+async fn client_live(
+    ctx: &Ctx,
+    issuer: &Issuer,
+    client_id: &str,
+    issued_at: i64,
+) -> Result<bool, OAuthError> {
     Ok(super::client_auth::load_client(ctx, issuer, client_id)
         .await?
-        .is_some_and(|c| c.client.client.enabled))
+        .is_some_and(|c| c.client.client.enabled && c.client.client.created_at.unix() <= issued_at))
 }
 
 /// The RFC 7662 response for `token` at `issuer`. Anything not active —
@@ -191,7 +200,9 @@ pub async fn introspect(
     if rt.status != "active" || grant.revoked_at.is_some() || rt.expires_at <= now {
         return Ok(inactive);
     }
-    if !issuer.tenant.enabled || !client_live(ctx, issuer, &grant.client_id).await? {
+    if !issuer.tenant.enabled
+        || !client_live(ctx, issuer, &grant.client_id, grant.created_at.unix()).await?
+    {
         return Ok(inactive);
     }
     let mut out = json!({

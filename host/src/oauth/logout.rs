@@ -40,16 +40,23 @@ pub async fn validate(
     let mut out = LogoutRequest::default();
     let mut client_id = get("client_id").map(String::from);
     if let Some(hint) = get("id_token_hint") {
+        let kid = crate::crypto::signing::decode_unverified(hint)
+            .ok()
+            .and_then(|(h, ..)| h.get("kid").and_then(Value::as_str).map(String::from));
         let keys = ctx
             .keys
-            .get(issuer.tenant.id)
+            .get_for_kid(issuer.tenant.id, kid.as_deref())
             .await
             .map_err(|_| "the server cannot check the id_token_hint now".to_string())?;
         // Expired hints are fine (the session may have outlived the token);
         // the signature and issuer are what matter.
         let jwt = verify_jws(hint, &keys.jwks, &["RS256", "ES256", "EdDSA", "Ed25519"])
             .map_err(|_| "the id_token_hint is not an ID token of this issuer".to_string())?;
-        if jwt.claims.get("iss").and_then(Value::as_str) != Some(issuer.url.as_str()) {
+        // An access token (typ at+jwt) is not an ID token: holding one must
+        // not let anyone sign the user out without confirmation.
+        if jwt.header.get("typ").and_then(Value::as_str) == Some("at+jwt")
+            || jwt.claims.get("iss").and_then(Value::as_str) != Some(issuer.url.as_str())
+        {
             return Err("the id_token_hint is not an ID token of this issuer".into());
         }
         let aud = match jwt.claims.get("aud") {

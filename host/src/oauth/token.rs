@@ -434,18 +434,9 @@ async fn code_grant(
         revoked_at: None,
     };
     let refresh = offline.then(|| new_refresh_record(ctx, issuer, client, grant.id));
-    match ctx
-        .store
-        .redeem_authorization_code(&rec, &grant, refresh.as_ref().map(|(_, r)| r))
-        .await?
-    {
-        CodeRedemption::Redeemed => {}
-        CodeRedemption::Replayed => {
-            return Err(code_replayed(ctx, issuer, &req.actor, client, None).await);
-        }
-    }
-    let amr = session.map(|s| s.amr);
-    user_tokens(
+    // Sign before committing: if signing fails, the code is still unused
+    // and the client's retry is not mistaken for a replay.
+    let tokens = user_tokens(
         ctx,
         issuer,
         client,
@@ -453,10 +444,21 @@ async fn code_grant(
         &grant,
         rec.nonce.as_deref(),
         dpop.as_ref(),
-        refresh.map(|(t, _)| t),
-        amr.as_deref(),
+        refresh.as_ref().map(|(t, _)| t.clone()),
+        session.as_ref().map(|s| s.amr.as_str()),
     )
-    .await
+    .await?;
+    match ctx
+        .store
+        .redeem_authorization_code(&rec, &grant, refresh.as_ref().map(|(_, r)| r))
+        .await?
+    {
+        CodeRedemption::Redeemed => Ok(tokens),
+        CodeRedemption::Replayed => Err(code_replayed(ctx, issuer, &req.actor, client, None).await),
+        CodeRedemption::SessionEnded => Err(OAuthError::invalid_grant(
+            "the session that issued this code has ended",
+        )),
+    }
 }
 
 /// RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2).
@@ -526,17 +528,9 @@ async fn refresh_grant(
     }
     let user = live_user(ctx, issuer, grant.user_id).await?;
     let (token, record) = new_refresh_record(ctx, issuer, client, grant.id);
-    match ctx
-        .store
-        .rotate_refresh_token(issuer.tenant.id, &hash, &record)
-        .await?
-    {
-        RefreshRotation::Rotated => {}
-        RefreshRotation::ReuseDetected => {
-            return Err(refresh_reused(ctx, issuer, &req.actor, client, &grant).await);
-        }
-    }
-    user_tokens(
+    // Sign before rotating, so a signing failure leaves the presented token
+    // active instead of turning the client's retry into a "reuse".
+    let tokens = user_tokens(
         ctx,
         issuer,
         client,
@@ -547,7 +541,17 @@ async fn refresh_grant(
         Some(token),
         None,
     )
-    .await
+    .await?;
+    match ctx
+        .store
+        .rotate_refresh_token(issuer.tenant.id, &hash, &record)
+        .await?
+    {
+        RefreshRotation::Rotated => Ok(tokens),
+        RefreshRotation::ReuseDetected => {
+            Err(refresh_reused(ctx, issuer, &req.actor, client, &grant).await)
+        }
+    }
 }
 
 /// The resource owner password grant (RFC 6749 §4.3), for clients that list it.

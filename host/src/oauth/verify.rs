@@ -113,6 +113,36 @@ pub async fn verify_access_token(ctx: &Ctx, token: &str) -> Result<Principal, Er
     {
         return Err(unauthorized("access token has been revoked"));
     }
+    // Security decision: the admin API is not a resource server for every
+    // relying party. A user's token counts here only when a first-party
+    // client (such as `admin-cli`) obtained it; any other client's user
+    // tokens (issued to some application the user signed in to) are refused,
+    // or that application would wield the user's admin rights. A service
+    // account's own client_credentials token acts with its roles. The client
+    // must still exist and be enabled, and must be the one that issued the
+    // token (a client_id registered again after deletion is another client).
+    let client_id = c
+        .get("client_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let client = ctx
+        .store
+        .client_for_auth(tenant.id, client_id)
+        .await?
+        .map(|c| c.client)
+        .filter(|cl| cl.enabled)
+        .filter(|cl| {
+            c.get("iat")
+                .and_then(Value::as_i64)
+                .is_some_and(|iat| iat >= cl.created_at.unix())
+        })
+        .ok_or_else(|| unauthorized("the token's client is disabled or gone"))?;
+    let is_service_token = c.get("sub_type").and_then(Value::as_str) == Some("client");
+    if !client.first_party && !is_service_token {
+        return Err(unauthorized(
+            "this token was issued to an application, not to an admin client",
+        ));
+    }
     let user_id = c
         .get("sub")
         .and_then(Value::as_str)

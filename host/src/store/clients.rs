@@ -4,6 +4,7 @@ use uuid::Uuid;
 
 use super::history::record_history;
 use super::rbac::ensure_live;
+use super::token_families::revoke_grants_where;
 use super::users::insert_user;
 use super::{NewUser, Store, StoreError, StoreResult, audited_tx, on_pool};
 use crate::model::{AuditEvent, ClientWithSecret, OAuthClient, Page, PageRequest};
@@ -298,6 +299,22 @@ impl Store {
                 .bind(id)
                 .bind(now)
                 .bind(false)
+                .execute(&mut *tx)
+                .await?;
+            // Grants, refresh tokens and consents name the client by its
+            // client_id, which may be registered again later: everything the
+            // deleted client held ends with it.
+            revoke_grants_where!(
+                tx,
+                "client_id",
+                tenant_id,
+                &current.client_id,
+                "client_deleted",
+                now
+            );
+            sqlx::query("DELETE FROM consents WHERE tenant_id = $1 AND client_id = $2")
+                .bind(tenant_id)
+                .bind(&current.client_id)
                 .execute(&mut *tx)
                 .await?;
             if let Some(sa) = current.service_account_user_id {

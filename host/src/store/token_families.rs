@@ -20,6 +20,8 @@ pub enum CodeRedemption {
     /// The code had been redeemed before (or concurrently); its grant has
     /// now been revoked.
     Replayed,
+    /// The browser session the code came from has ended; nothing was stored.
+    SessionEnded,
 }
 
 /// What rotating a refresh token found.
@@ -201,6 +203,25 @@ impl Store {
                 self.revoke_code_grant(code.tenant_id, &code.code_hash)
                     .await?;
                 return Ok(CodeRedemption::Replayed);
+            }
+            // Lock the session row and check it is live inside this
+            // transaction: a logout that ends it waits for this commit and
+            // then revokes the new grant too, or ran first and is seen here.
+            if let Some(sid) = code.session_id {
+                let live = sqlx::query(
+                    "UPDATE browser_sessions SET ended_at = ended_at \
+                     WHERE tenant_id = $1 AND id = $2 AND ended_at IS NULL AND expires_at > $3",
+                )
+                .bind(code.tenant_id)
+                .bind(sid)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if live == 0 {
+                    tx.rollback().await?;
+                    return Ok(CodeRedemption::SessionEnded);
+                }
             }
             insert_grant!(&mut *tx, grant);
             if let Some(r) = refresh {

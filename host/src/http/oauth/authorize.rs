@@ -183,8 +183,13 @@ pub async fn authorize_post(
 ) -> Response {
     let raw_pairs = pairs(&body);
     // OIDC Core §3.1.2.1: an authorization request may itself be POSTed.
+    // A cross-site POST arrives without the SameSite=Lax session cookie, so
+    // it is turned into the equivalent GET, which carries it.
     if !raw_pairs.iter().any(|(k, _)| k == "action") {
-        return authorization_request(&ctx, &issuer, raw_pairs, &headers).await;
+        return match authorize::parse(&ctx, &issuer, raw_pairs.clone()).await {
+            Ok(_) => as_get(&issuer, "/oauth/authorize", &raw_pairs),
+            Err(e) => refused(&issuer, e, false),
+        };
     }
     let form: std::collections::HashMap<String, String> = raw_pairs.into_iter().collect();
     if !csrf_ok(&headers, form.get("csrf")) {
@@ -398,5 +403,25 @@ pub async fn logout_post(
             "This form has expired. Try signing out again.",
         );
     }
+    if !confirmed {
+        // A relying party's cross-site form post carries no SameSite=Lax
+        // cookie: replay it as a GET, which does.
+        return as_get(&issuer, "/oauth/logout", &params);
+    }
     logout_flow(&ctx, &issuer, params, &headers, confirmed).await
+}
+
+/// `303 See Other` to the same endpoint with `params` as its query.
+fn as_get(issuer: &Issuer, path: &str, params: &[(String, String)]) -> Response {
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    if query.len() > 16 * 1024 {
+        return pages::error(
+            &issuer.tenant,
+            StatusCode::BAD_REQUEST,
+            "The request is too large.",
+        );
+    }
+    Redirect::to(&format!("{}?{query}", issuer.endpoint(path))).into_response()
 }
