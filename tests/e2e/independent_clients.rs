@@ -224,13 +224,14 @@ struct Rp {
 }
 
 impl Rp {
-    async fn start() -> Rp {
+    /// A server with a tenant `rp` whose settings are `settings`.
+    async fn start(settings: Value) -> Rp {
         let (s, token) = Server::with_admin().await;
         let t = s
             .create(
                 "/api/v1/tenants",
                 &token,
-                json!({ "name": "Relying parties", "slug": "rp" }),
+                json!({ "name": "Relying parties", "slug": "rp", "settings": settings }),
             )
             .await;
         let tenant = t["id"].as_str().unwrap().to_string();
@@ -282,7 +283,7 @@ fn free_port() -> u16 {
 async fn python_authlib_client_conforms() {
     let py = python();
     let script = clients_dir().join("python").join("conformance.py");
-    let rp = Rp::start().await;
+    let rp = Rp::start(json!({})).await;
 
     // The private_key_jwt client's key pair comes from the script itself.
     let key_file = work_dir().join(format!("pkjwt-{}.json", uuid::Uuid::new_v4().simple()));
@@ -387,7 +388,9 @@ async fn python_authlib_client_conforms() {
 async fn node_oauth4webapi_client_in_chromium_conforms() {
     let dir = node_project();
     let chromium = chromium();
-    let rp = Rp::start().await;
+    // This tenant requires server DPoP nonces, so oauth4webapi's
+    // use_dpop_nonce retry (token endpoint and userinfo) is exercised too.
+    let rp = Rp::start(json!({ "dpop_nonce_required": true })).await;
     let port = free_port();
     let redirect = format!("http://127.0.0.1:{port}/callback");
     let logged_out = format!("http://127.0.0.1:{port}/logged-out");
