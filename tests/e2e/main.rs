@@ -14,6 +14,7 @@ mod lifecycle;
 mod oauth_bad_input;
 mod oidc_flows;
 mod openidconnect_client;
+mod review_fixes;
 mod rp;
 mod sessions_admin;
 mod signing_keys;

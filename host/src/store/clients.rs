@@ -312,6 +312,13 @@ impl Store {
                 "client_deleted",
                 now
             );
+            sqlx::query(
+                "DELETE FROM authorization_codes WHERE tenant_id = $1 AND client_id = $2 AND consumed_at IS NULL",
+            )
+            .bind(tenant_id)
+            .bind(&current.client_id)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM consents WHERE tenant_id = $1 AND client_id = $2")
                 .bind(tenant_id)
                 .bind(&current.client_id)

@@ -38,7 +38,7 @@ pub async fn jwks(State(ctx): State<Ctx>, IssuerOf(issuer): IssuerOf) -> Respons
 }
 
 /// GET or POST /oauth/userinfo with `Authorization: Bearer|DPoP <token>`.
-#[utoipa::path(get, post, path = "/oauth/userinfo", tag = "oauth", responses((status = 200, description = "Claims of the token's user"), (status = 401, description = "invalid_token or invalid_dpop_proof, with WWW-Authenticate"), (status = 403, description = "insufficient_scope")))]
+#[utoipa::path(method(get, post), path = "/oauth/userinfo", tag = "oauth", responses((status = 200, description = "Claims of the token's user"), (status = 401, description = "invalid_token or invalid_dpop_proof, with WWW-Authenticate"), (status = 403, description = "insufficient_scope")))]
 pub async fn userinfo(
     State(ctx): State<Ctx>,
     IssuerOf(issuer): IssuerOf,
