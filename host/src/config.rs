@@ -53,6 +53,9 @@ pub struct Config {
     pub lockout_duration: i64,
     /// `PASSWORD_HASH_CONCURRENCY` (default: number of cores).
     pub password_hash_concurrency: usize,
+    /// `REDIS_URL`: when set, one-time identifiers (DPoP proof and client
+    /// assertion `jti`s) are remembered in Redis, shared by every node.
+    pub redis_url: Option<String>,
 }
 
 fn var(name: &'static str) -> Option<String> {
@@ -138,6 +141,7 @@ impl Config {
                     .map(|n| n.get())
                     .unwrap_or(2),
             )?,
+            redis_url: var("REDIS_URL"),
         })
     }
 

@@ -141,7 +141,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let master = load_master_key(&config)?;
     let addr = SocketAddr::new(config.host, config.port);
     let external = config.external_url.clone();
-    let ctx = Ctx::new(config, store.clone(), master);
+    let redis_url = config.redis_url.clone();
+    let mut ctx = Ctx::new(config, store.clone(), master);
+    if let Some(url) = redis_url {
+        ctx.replay = crate::oauth::replay::ReplayCache::redis(&url)
+            .await
+            .context("connecting to REDIS_URL")?;
+        tracing::info!("one-time identifiers (DPoP, client assertions) shared through Redis");
+    }
     tokio::spawn(purge_expired_state(store.clone()));
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -11,6 +11,7 @@ mod hardening;
 mod independent_clients;
 mod isolation;
 mod lifecycle;
+mod multi_node;
 mod oauth_bad_input;
 mod oidc_flows;
 mod openidconnect_client;

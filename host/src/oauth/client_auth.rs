@@ -74,6 +74,12 @@ pub async fn load_client(
     Ok(Some(cached))
 }
 
+/// A replay cache that cannot answer refuses the request (fail closed).
+fn unavailable(e: super::replay::ReplayCacheUnavailable) -> OAuthError {
+    tracing::error!(error = %e, "replay cache unavailable");
+    OAuthError::unavailable()
+}
+
 fn bad_credentials() -> OAuthError {
     OAuthError::invalid_client("unknown client or bad credentials")
 }
@@ -118,7 +124,7 @@ pub async fn authenticate(
             _ => Err(bad_credentials()),
         },
         ("private_key_jwt", ClientCredentials::Assertion { assertion, .. }) => {
-            verify_assertion(ctx, issuer, endpoint_url, client, assertion)?;
+            verify_assertion(ctx, issuer, endpoint_url, client, assertion).await?;
             Ok(cached)
         }
         ("none", _) => Err(OAuthError::invalid_client(
@@ -151,7 +157,7 @@ fn assertion_subject(assertion: &str, client_id: Option<&str>) -> Result<String,
 /// Checks a `private_key_jwt` assertion (RFC 7523 §3): signature by one of
 /// the client's registered keys, `iss` = `sub` = client_id, `aud` naming this
 /// issuer or endpoint, a near expiry, and a `jti` never seen before.
-fn verify_assertion(
+async fn verify_assertion(
     ctx: &Ctx,
     issuer: &Issuer,
     endpoint_url: &str,
@@ -223,7 +229,12 @@ fn verify_assertion(
         "assertion:{}:{}:{}",
         issuer.tenant.id, client.client_id, jti
     );
-    if !ctx.replay.first_use(key, exp + 30, now) {
+    if !ctx
+        .replay
+        .first_use(key, exp + 30, now)
+        .await
+        .map_err(unavailable)?
+    {
         return Err(OAuthError::invalid_client(
             "client_assertion was already used",
         ));

@@ -88,7 +88,7 @@ fn normalize_htu(u: &str) -> Option<String> {
 }
 
 /// Validates the `DPoP` header `proof` for `target` (RFC 9449 §4.3).
-pub fn validate(
+pub async fn validate(
     ctx: &Ctx,
     issuer: &Issuer,
     proof: &str,
@@ -150,7 +150,16 @@ pub fn validate(
         None => {}
     }
     let key = format!("dpop:{}:{jkt}:{jti}", issuer.tenant.id);
-    if !ctx.replay.first_use(key, iat + 2 * IAT_WINDOW, now) {
+    let first = ctx
+        .replay
+        .first_use(key, iat + 2 * IAT_WINDOW, now)
+        .await
+        .map_err(|e| {
+            // Fail closed: an unchecked proof could be a replay.
+            tracing::error!(error = %e, "replay cache unavailable");
+            OAuthError::unavailable()
+        })?;
+    if !first {
         return Err(bad("the DPoP proof was already used"));
     }
     Ok(DpopKey { jkt })

@@ -72,16 +72,19 @@ pub async fn issue(
         )));
     }
     let dpop = match req.dpop.as_deref() {
-        Some(proof) => Some(dpop::validate(
-            ctx,
-            issuer,
-            proof,
-            ProofTarget {
-                method: "POST",
-                url: &token_url,
-                access_token: None,
-            },
-        )?),
+        Some(proof) => Some(
+            dpop::validate(
+                ctx,
+                issuer,
+                proof,
+                ProofTarget {
+                    method: "POST",
+                    url: &token_url,
+                    access_token: None,
+                },
+            )
+            .await?,
+        ),
         None if client.oidc_settings.dpop_bound_access_tokens => {
             return Err(OAuthError::invalid_dpop_proof(
                 "this client must send a DPoP proof",

@@ -53,6 +53,7 @@ pub async fn userinfo(
                     access_token: Some(&presented.token),
                 },
             )
+            .await
             .map_err(|e| e.challenge("DPoP"))?;
             if key.jkt != jkt {
                 return Err(OAuthError::invalid_dpop_proof(
