@@ -144,16 +144,12 @@ async fn client_live(
 
 /// The RFC 7662 response for `token` at `issuer`. Anything not active —
 /// unknown, expired, revoked, or another tenant's — is just
-/// `{"active": false}`, revealing nothing.
-pub async fn introspect(
-    ctx: &Ctx,
-    issuer: &Issuer,
-    token: &str,
-    hint: Option<&str>,
-) -> Result<Value, OAuthError> {
+/// `{"active": false}`, revealing nothing. `token_type_hint` is not
+/// needed (RFC 7662 §2.1 makes it an optimisation): access tokens are JWTs
+/// and refresh tokens are opaque, so the token's shape tells which it is.
+pub async fn introspect(ctx: &Ctx, issuer: &Issuer, token: &str) -> Result<Value, OAuthError> {
     let inactive = json!({ "active": false });
     let looks_like_jwt = token.matches('.').count() == 2;
-    let _ = hint; // RFC 7662 §2.1: the hint is only an optimisation; both kinds are tried.
     if looks_like_jwt {
         if let Ok(active) = active_access_token(ctx, issuer, token).await? {
             let mut out = Map::new();

@@ -123,13 +123,7 @@ pub async fn introspect(
                 "only confidential clients may introspect tokens",
             ));
         }
-        introspection::introspect(
-            &ctx,
-            &issuer,
-            &form["token"],
-            form.get("token_type_hint").map(String::as_str),
-        )
-        .await
+        introspection::introspect(&ctx, &issuer, &form["token"]).await
     }
     .await;
     match result {
