@@ -54,14 +54,8 @@ pub async fn active_access_token(
     token: &str,
 ) -> Result<Result<ActiveAccessToken, &'static str>, OAuthError> {
     // A kid this node has not seen yet may be a key rotated in on another
-    // node: `get_for_kid` reloads (rate-limited) before giving up.
-    let kid = crate::crypto::signing::decode_unverified(token)
-        .ok()
-        .and_then(|(h, ..)| h.get("kid").and_then(Value::as_str).map(String::from));
-    let keys = ctx
-        .keys
-        .get_for_kid(issuer.tenant.id, kid.as_deref())
-        .await?;
+    // node: `for_token` reloads (rate-limited) before giving up.
+    let keys = ctx.keys.for_token(issuer.tenant.id, token).await?;
     let Ok(jwt) = verify_jwt(token, &keys.jwks) else {
         return Ok(Err("the token is malformed, forged or from another issuer"));
     };

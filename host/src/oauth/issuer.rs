@@ -33,6 +33,29 @@ impl Issuer {
         })
     }
 
+    /// The issuer whose URL is exactly `iss` (a token's `iss` claim), if it
+    /// is one of this server's.
+    pub async fn from_url(ctx: &Ctx, iss: &str) -> Result<Option<Issuer>, StoreError> {
+        let base = &ctx.config.external_url;
+        let slug = if iss == base {
+            None
+        } else {
+            match iss
+                .strip_prefix(base.as_str())
+                .and_then(|rest| rest.strip_prefix("/t/"))
+                .filter(|s| !s.is_empty() && !s.contains('/'))
+            {
+                Some(slug) => Some(slug),
+                None => return Ok(None),
+            }
+        };
+        match Self::resolve(ctx, slug).await {
+            Ok(i) => Ok(Some(i)),
+            Err(StoreError::NotFound | StoreError::InvalidText(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The absolute URL of an endpoint under this issuer, e.g. `/oauth/token`.
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{}", self.url, path)

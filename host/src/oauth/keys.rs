@@ -207,6 +207,19 @@ impl KeyRing {
         Ok(keys)
     }
 
+    /// The keys to verify `token` with: `get_for_kid` with the token's
+    /// (unverified) header `kid`.
+    pub async fn for_token(
+        &self,
+        tenant_id: Uuid,
+        token: &str,
+    ) -> Result<Arc<TenantKeys>, KeyError> {
+        let kid = crate::crypto::signing::decode_unverified(token)
+            .ok()
+            .and_then(|(h, ..)| h.get("kid").and_then(|k| k.as_str()).map(String::from));
+        self.get_for_kid(tenant_id, kid.as_deref()).await
+    }
+
     /// Like `get`, but reloads (at most every 5 seconds) when `kid` is not in
     /// the cached JWKS — a key rotated in on another node is then usable for
     /// verification at once rather than after the cache expires.

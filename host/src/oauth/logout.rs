@@ -40,12 +40,9 @@ pub async fn validate(
     let mut out = LogoutRequest::default();
     let mut client_id = get("client_id").map(String::from);
     if let Some(hint) = get("id_token_hint") {
-        let kid = crate::crypto::signing::decode_unverified(hint)
-            .ok()
-            .and_then(|(h, ..)| h.get("kid").and_then(Value::as_str).map(String::from));
         let keys = ctx
             .keys
-            .get_for_kid(issuer.tenant.id, kid.as_deref())
+            .for_token(issuer.tenant.id, hint)
             .await
             .map_err(|_| "the server cannot check the id_token_hint now".to_string())?;
         // Expired hints are fine (the session may have outlived the token);
