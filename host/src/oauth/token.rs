@@ -149,23 +149,33 @@ async fn plain_response(
 /// Requested scopes must all be allowed for the client; none requested
 /// means all the client's scopes.
 fn granted_scopes(client: &OAuthClient, requested: Option<&str>) -> Result<String, OAuthError> {
-    match requested.map(str::split_whitespace) {
+    match requested {
         None => Ok(client.scopes.join(" ")),
-        Some(parts) => {
-            let mut out: Vec<&str> = Vec::new();
-            for s in parts {
-                if !client.scopes.iter().any(|c| c == s) {
-                    return Err(OAuthError::invalid_scope(format!(
-                        "scope '{s}' is not allowed for this client"
-                    )));
-                }
-                if !out.contains(&s) {
-                    out.push(s);
-                }
-            }
-            Ok(out.join(" "))
+        Some(r) => narrow_scopes(
+            r,
+            client.scopes.iter().map(String::as_str),
+            "is not allowed for this client",
+        ),
+    }
+}
+
+/// `requested` (space-separated, duplicates dropped) when every scope in it
+/// is among `allowed`; otherwise `invalid_scope` naming the first stranger.
+fn narrow_scopes<'a>(
+    requested: &str,
+    allowed: impl Iterator<Item = &'a str> + Clone,
+    refusal: &str,
+) -> Result<String, OAuthError> {
+    let mut out: Vec<&str> = Vec::new();
+    for s in requested.split_whitespace() {
+        if !allowed.clone().any(|a| a == s) {
+            return Err(OAuthError::invalid_scope(format!("scope '{s}' {refusal}")));
+        }
+        if !out.contains(&s) {
+            out.push(s);
         }
     }
+    Ok(out.join(" "))
 }
 
 fn param<'a>(req: &'a TokenRequest, name: &str) -> Result<&'a str, OAuthError> {
@@ -515,19 +525,11 @@ async fn refresh_grant(
     }
     let mut narrowed = grant.clone();
     if let Some(requested) = req.form.get("scope") {
-        let granted: Vec<&str> = grant.scope.split_whitespace().collect();
-        let mut out: Vec<&str> = Vec::new();
-        for s in requested.split_whitespace() {
-            if !granted.contains(&s) {
-                return Err(OAuthError::invalid_scope(format!(
-                    "scope '{s}' was not granted originally"
-                )));
-            }
-            if !out.contains(&s) {
-                out.push(s);
-            }
-        }
-        narrowed.scope = out.join(" ");
+        narrowed.scope = narrow_scopes(
+            requested,
+            grant.scope.split_whitespace(),
+            "was not granted originally",
+        )?;
     }
     let user = live_user(ctx, issuer, grant.user_id).await?;
     let (token, record) = new_refresh_record(ctx, issuer, client, grant.id);
