@@ -56,6 +56,37 @@ pub struct Config {
     /// `REDIS_URL`: when set, one-time identifiers (DPoP proof and client
     /// assertion `jti`s) are remembered in Redis, shared by every node.
     pub redis_url: Option<String>,
+    /// Plugin runtime settings (`PLUGINS_DIR`, `PLUGIN_*`).
+    pub plugins: PluginConfig,
+}
+
+/// What the operator decides about plugins.
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    /// `PLUGINS_DIR` (default `<data dir>/plugins`): installed at start-up,
+    /// one sub-directory per plugin holding `manifest.json` and its component.
+    pub dir: PathBuf,
+    /// `PLUGIN_CACHE_DIR` (default `<data dir>/plugin-cache`): compiled components.
+    pub cache_dir: PathBuf,
+    /// `PLUGIN_FILES_DIR` (default `<data dir>/plugin-files`), or `off` to
+    /// refuse the `files` capability.
+    pub files_dir: Option<PathBuf>,
+    /// `PLUGIN_HTTP_ALLOWED_HOSTS`: comma-separated `host` or `host:port`
+    /// entries plugins may reach (`*`: whatever manifests request). Default none.
+    pub http_allowed_hosts: Vec<String>,
+    /// `PLUGIN_WARM_INSTANCES` (default 2): warm instances kept per activation.
+    pub warm_instances: usize,
+    /// `PLUGIN_MAX_FUEL` (default 1e9): maximum fuel per call.
+    pub max_fuel: u64,
+    /// `PLUGIN_MAX_MEMORY_MIB` (default 256): maximum memory per instance.
+    pub max_memory_mib: u32,
+    /// `PLUGIN_MAX_DEADLINE_MS` (default 60000): maximum deadline per call.
+    pub max_deadline_ms: u64,
+    /// `PLUGIN_BREAKER_THRESHOLD` (default 5): consecutive failures that
+    /// open an activation's circuit breaker.
+    pub breaker_threshold: u32,
+    /// `PLUGIN_BREAKER_COOLDOWN_MS` (default 30000): how long it stays open.
+    pub breaker_cooldown_ms: u64,
 }
 
 fn var(name: &'static str) -> Option<String> {
@@ -81,6 +112,8 @@ impl Config {
         let host = parse("SERVER_HOST", IpAddr::from([0, 0, 0, 0]))?;
         let port = parse("SERVER_PORT", 8080u16)?;
         let data_dir = PathBuf::from(var("VAULTARIS_DATA_DIR").unwrap_or_else(|| "data".into()));
+        let base_dir = data_dir.clone();
+        let plugin_dir = move |name: &str| base_dir.join(name);
         let external_url = var("EXTERNAL_URL")
             .unwrap_or_else(|| format!("http://localhost:{port}"))
             .trim_end_matches('/')
@@ -142,6 +175,50 @@ impl Config {
                     .unwrap_or(2),
             )?,
             redis_url: var("REDIS_URL"),
+            plugins: PluginConfig {
+                dir: var("PLUGINS_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| plugin_dir("plugins")),
+                cache_dir: var("PLUGIN_CACHE_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| plugin_dir("plugin-cache")),
+                files_dir: match var("PLUGIN_FILES_DIR") {
+                    Some(v) if v.eq_ignore_ascii_case("off") => None,
+                    Some(v) => Some(PathBuf::from(v)),
+                    None => Some(plugin_dir("plugin-files")),
+                },
+                http_allowed_hosts: var("PLUGIN_HTTP_ALLOWED_HOSTS")
+                    .map(|v| {
+                        v.split(',')
+                            .map(|s| s.trim().to_string())
+                            .filter(|s| !s.is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                warm_instances: parse("PLUGIN_WARM_INSTANCES", 2usize)?,
+                max_fuel: positive(
+                    "PLUGIN_MAX_FUEL",
+                    parse("PLUGIN_MAX_FUEL", 1_000_000_000i64)?,
+                )? as u64,
+                max_memory_mib: positive(
+                    "PLUGIN_MAX_MEMORY_MIB",
+                    parse("PLUGIN_MAX_MEMORY_MIB", 256i64)?,
+                )?
+                .min(4096) as u32,
+                max_deadline_ms: positive(
+                    "PLUGIN_MAX_DEADLINE_MS",
+                    parse("PLUGIN_MAX_DEADLINE_MS", 60_000i64)?,
+                )? as u64,
+                breaker_threshold: positive(
+                    "PLUGIN_BREAKER_THRESHOLD",
+                    parse("PLUGIN_BREAKER_THRESHOLD", 5i64)?,
+                )?
+                .min(i64::from(u32::MAX)) as u32,
+                breaker_cooldown_ms: positive(
+                    "PLUGIN_BREAKER_COOLDOWN_MS",
+                    parse("PLUGIN_BREAKER_COOLDOWN_MS", 30_000i64)?,
+                )? as u64,
+            },
         })
     }
 

@@ -8,6 +8,8 @@ use crate::crypto::sealing::MasterKey;
 use crate::oauth::cache::OAuthCache;
 use crate::oauth::keys::KeyRing;
 use crate::oauth::replay::ReplayCache;
+use crate::plugins::limits::{Limits, OPERATOR_MAXIMA};
+use crate::plugins::{PluginRuntime, RuntimeSettings};
 use crate::store::Store;
 
 /// Shared services; cheap to clone.
@@ -27,14 +29,35 @@ pub struct Ctx {
     pub cache: OAuthCache,
     /// One-time identifiers already used (DPoP proofs, client assertions).
     pub replay: ReplayCache,
+    /// The plugin runtime: installed plugins and tenants' activations.
+    pub plugins: Arc<PluginRuntime>,
 }
 
 impl Ctx {
-    /// Builds the context.
-    pub fn new(config: Config, store: Store, master_key: MasterKey) -> Self {
+    /// Builds the context (and the plugin engine).
+    pub fn new(config: Config, store: Store, master_key: MasterKey) -> anyhow::Result<Self> {
+        let p = &config.plugins;
+        let settings = RuntimeSettings {
+            maxima: Limits {
+                fuel: p.max_fuel,
+                memory_mib: p.max_memory_mib,
+                deadline_ms: p.max_deadline_ms,
+                ..OPERATOR_MAXIMA
+            },
+            http_allowed_hosts: p.http_allowed_hosts.clone(),
+            files_root: p.files_dir.clone(),
+            warm_instances: p.warm_instances,
+            breaker_threshold: p.breaker_threshold,
+            breaker_cooldown: std::time::Duration::from_millis(p.breaker_cooldown_ms),
+            cache_dir: p.cache_dir.clone(),
+        };
+        let plugins = Arc::new(PluginRuntime::new(
+            settings,
+            Arc::new(crate::plugins::kv::DatabaseKv(store.clone())),
+        )?);
         let passwords = PasswordHasherPool::new(config.password_hash_concurrency);
         let keys = KeyRing::new(store.clone(), master_key.clone());
-        Self {
+        Ok(Self {
             config: Arc::new(config),
             store,
             passwords,
@@ -42,6 +65,7 @@ impl Ctx {
             master: master_key,
             cache: OAuthCache::default(),
             replay: ReplayCache::default(),
-        }
+            plugins,
+        })
     }
 }

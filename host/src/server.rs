@@ -142,13 +142,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = SocketAddr::new(config.host, config.port);
     let external = config.external_url.clone();
     let redis_url = config.redis_url.clone();
-    let mut ctx = Ctx::new(config, store.clone(), master);
+    let mut ctx = Ctx::new(config, store.clone(), master)?;
     if let Some(url) = redis_url {
         ctx.replay = crate::oauth::replay::ReplayCache::redis(&url)
             .await
             .context("connecting to REDIS_URL")?;
         tracing::info!("one-time identifiers (DPoP, client assertions) shared through Redis");
     }
+    if let Some(feed) = ctx.plugins.take_failure_feed() {
+        tokio::spawn(crate::extensions::failures::audit_failures(
+            store.clone(),
+            feed,
+        ));
+    }
+    crate::extensions::startup::load_all(&ctx)
+        .await
+        .context("loading plugins")?;
+    tokio::spawn(crate::extensions::audit_feed::run(ctx.clone()));
     tokio::spawn(purge_expired_state(store.clone()));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -179,6 +189,9 @@ async fn purge_expired_state(store: crate::store::Store) {
             Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired OAuth state"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging expired OAuth state failed"),
+        }
+        if let Err(e) = store.purge_expired_kv(crate::time::Timestamp::now()).await {
+            tracing::warn!(error = %e, "purging expired plugin key-value entries failed");
         }
     }
 }

@@ -70,6 +70,12 @@ impl Server {
             .env("DATABASE_MAX_CONNECTIONS", "5")
             .env("VAULTARIS_DATA_DIR", &dir)
             .env("LOG_LEVEL", "warn")
+            // Compiled plugins are shared by every test server: compiling a
+            // JavaScript or Python component takes seconds.
+            .env(
+                "PLUGIN_CACHE_DIR",
+                std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache"),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         for (k, v) in env {

@@ -92,7 +92,7 @@ async fn run(label: &str, url: String, dir: &std::path::Path) -> anyhow::Result<
         config,
         store,
         MasterKey::from_base64(&MasterKey::generate_base64())?,
-    );
+    )?;
     let actor = Actor::system();
     setup::run(
         &ctx,

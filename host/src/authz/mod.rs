@@ -20,6 +20,8 @@ use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::model::{EffectiveGrant, MASTER_TENANT_ID};
 use crate::oauth::verify::Principal;
+use crate::plugins::Category;
+use crate::plugins::hooks::policy_engine::{PolicyAnswer, PolicyQuestion};
 
 /// The permissions the admin API checks, seeded into every tenant and
 /// carried by its built-in `admin` system role.
@@ -41,6 +43,9 @@ pub const ADMIN_PERMISSIONS: &[(&str, &str)] = &[
     ("audit", "read"),
     ("keys", "read"),
     ("keys", "rotate"),
+    ("plugins", "read"),
+    ("plugins", "write"),
+    ("plugins", "install"),
 ];
 
 /// Outcome of a permission check.
@@ -87,6 +92,41 @@ pub async fn check_access(
         .collect();
     roles.sort();
     roles.dedup();
+    // Policy-engine plugins combine deny-overrides with the built-in RBAC:
+    // any deny refuses, else any allow grants, else RBAC decides.
+    if ctx.plugins.has(tenant_id, Category::PolicyEngine) {
+        let subject = crate::identity::attributes::of_user(ctx, tenant_id, user_id).await?;
+        let q = PolicyQuestion {
+            subject_is_client: user.is_service_account,
+            subject_id: user_id.to_string(),
+            subject_attributes: &subject,
+            action,
+            resource_kind: resource,
+            resource_id: None,
+            resource_attributes: &[],
+            context: &[(
+                "rbac_allowed".to_string(),
+                serde_json::Value::from(!roles.is_empty()),
+            )],
+        };
+        match ctx.plugins.evaluate_policy(tenant_id, &q).await {
+            PolicyAnswer::Deny { reasons } => {
+                return Ok(AccessDecision {
+                    allowed: false,
+                    reason: format!("denied by policy: {}", reasons.join("; ")),
+                    granted_by: vec![],
+                });
+            }
+            PolicyAnswer::Allow { reasons } => {
+                return Ok(AccessDecision {
+                    allowed: true,
+                    reason: format!("allowed by policy: {}", reasons.join("; ")),
+                    granted_by: roles,
+                });
+            }
+            PolicyAnswer::NotApplicable => {}
+        }
+    }
     Ok(if roles.is_empty() {
         AccessDecision {
             allowed: false,
@@ -138,6 +178,35 @@ pub async fn require_permission(
         .effective_grants(principal.tenant_id, principal.user_id)
         .await?;
     if grants.iter().any(|g| matches(g, resource, action)) {
+        // Policy-engine plugins of the principal's tenant may only refuse
+        // more: a plugin's allow never grants what the roles refused.
+        if ctx.plugins.has(principal.tenant_id, Category::PolicyEngine) {
+            let subject =
+                crate::identity::attributes::of_user(ctx, principal.tenant_id, principal.user_id)
+                    .await?;
+            let admin_action = format!("{resource}:{action}");
+            let q = PolicyQuestion {
+                subject_is_client: principal.is_client,
+                subject_id: principal.user_id.to_string(),
+                subject_attributes: &subject,
+                action: &admin_action,
+                resource_kind: "admin-api",
+                resource_id: None,
+                resource_attributes: &[],
+                context: &[(
+                    "client_id".to_string(),
+                    serde_json::Value::from(principal.client_id.clone()),
+                )],
+            };
+            if let PolicyAnswer::Deny { reasons } =
+                ctx.plugins.evaluate_policy(principal.tenant_id, &q).await
+            {
+                return Err(Error::Forbidden(format!(
+                    "denied by policy: {}",
+                    reasons.join("; ")
+                )));
+            }
+        }
         Ok(())
     } else {
         Err(Error::Forbidden(format!(

@@ -10,6 +10,7 @@ pub mod health;
 pub mod keys;
 pub mod oauth;
 pub mod pages;
+pub mod plugins;
 pub mod problem;
 pub mod roles;
 pub mod sessions;
@@ -48,6 +49,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "applications", description = "Applications"),
         (name = "clients", description = "OAuth clients"),
         (name = "audit", description = "Hash-chained audit log"),
+        (name = "plugins", description = "Installed plugins and tenants' plugin activations"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -85,6 +87,7 @@ pub fn api() -> (Router<Ctx>, utoipa::openapi::OpenApi) {
         .merge(clients::router())
         .merge(audit::router())
         .merge(keys::router())
+        .merge(plugins::router())
         .split_for_parts()
 }
 
@@ -113,6 +116,21 @@ async fn forget_cached_tenant_on_write(
         ctx.cache.invalidate_tenant(t);
     }
     res
+}
+
+/// Makes the request id (set by the outer `SetRequestIdLayer`) available
+/// to plugin calls made while serving the request.
+async fn scope_request_id(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let id: std::sync::Arc<str> = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .into();
+    crate::plugins::request_id::scope(id, next.run(req)).await
 }
 
 /// The application router, before cross-cutting layers.
@@ -147,5 +165,6 @@ pub fn router(ctx: Ctx) -> Router {
             ctx.clone(),
             forget_cached_tenant_on_write,
         ))
+        .layer(axum::middleware::from_fn(scope_request_id))
         .with_state(ctx)
 }

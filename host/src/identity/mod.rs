@@ -1,5 +1,7 @@
 //! Identities: users, groups, and the input rules they share.
 
+pub mod attributes;
+pub mod extension_points;
 pub mod groups;
 pub mod users;
 pub mod validate;

@@ -5,11 +5,14 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::extension_points as ext;
 use super::validate::Validator;
 use crate::audit::event;
 use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::model::{Actor, Group, Page, PageRequest, Role, User, UserProfile};
+use crate::plugins::hooks::input_validator::Operation;
+use crate::plugins::hooks::lifecycle_hook::{PostEvent, PreEvent, UserSnapshot};
 use crate::store::{NewUser, UserFilter, UserUpdate};
 
 /// Body of `POST /users`.
@@ -143,6 +146,51 @@ pub async fn create(ctx: &Ctx, actor: &Actor, tenant_id: Uuid, req: CreateUser) 
         validate_attributes(&mut v, a);
     }
     v.finish()?;
+    let mut fields = profile_fields(&[
+        ("email", Some(req.email.trim())),
+        ("first_name", req.first_name.as_deref()),
+        ("last_name", req.last_name.as_deref()),
+        ("display_name", req.display_name.as_deref()),
+        ("phone", req.phone.as_deref()),
+        ("locale", req.locale.as_deref()),
+        ("timezone", req.timezone.as_deref()),
+        ("avatar_url", req.avatar_url.as_deref()),
+    ]);
+    if let Some(a) = &req.attributes {
+        fields.push(("attributes".into(), a.clone()));
+    }
+    let changed: Vec<String> = fields.iter().map(|(k, _)| k.clone()).collect();
+    let mut with_password = fields.clone();
+    if let Some(p) = &req.password {
+        with_password.push(("password".into(), Value::from(p.clone())));
+    }
+    ext::validate(
+        ctx,
+        tenant_id,
+        Operation::UserCreate,
+        None,
+        with_password,
+        changed.clone(),
+    )
+    .await?;
+    let snapshot = UserSnapshot {
+        id: None,
+        email: Some(req.email.trim().to_string()),
+        email_verified: req.email_verified,
+        username: None,
+        enabled: req.enabled.unwrap_or(true),
+        attributes: fields,
+    };
+    ext::before(
+        ctx,
+        tenant_id,
+        PreEvent::Registration,
+        &snapshot,
+        actor,
+        "admin-api",
+        changed,
+    )
+    .await?;
     let password_hash = match req.password {
         Some(p) => Some(ctx.passwords.hash(p).await?),
         None => None,
@@ -176,7 +224,23 @@ pub async fn create(ctx: &Ctx, actor: &Actor, tenant_id: Uuid, req: CreateUser) 
             "email": user.email, "profile": user.profile, "enabled": user.enabled, "has_password": user.password_hash.is_some(),
         }),
     );
-    Ok(ctx.store.create_user(&user, &ev).await?)
+    let created = ctx.store.create_user(&user, &ev).await?;
+    ext::after(
+        ctx,
+        tenant_id,
+        PostEvent::UserRegistered,
+        &created,
+        actor,
+        "admin-api",
+        json!({}),
+    );
+    Ok(created)
+}
+
+fn profile_fields(p: &[(&str, Option<&str>)]) -> Vec<(String, Value)> {
+    p.iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), Value::from(v))))
+        .collect()
 }
 
 /// Lists users, optionally filtered by email substring.
@@ -232,6 +296,74 @@ pub async fn update(
         validate_attributes(&mut v, a);
     }
     v.finish()?;
+    let current = get(ctx, tenant_id, id).await?;
+    let mut changed: Vec<String> = Vec::new();
+    let mut values: Vec<(String, Value)> = Vec::new();
+    if let Some(e) = &req.email {
+        changed.push("email".into());
+        values.push(("email".into(), Value::from(e.trim())));
+    }
+    for ((name, _), raw) in fields.iter().zip([
+        &req.first_name,
+        &req.last_name,
+        &req.display_name,
+        &req.phone,
+        &req.locale,
+        &req.timezone,
+        &req.avatar_url,
+    ]) {
+        if let Some(v) = raw {
+            changed.push(name.to_string());
+            values.push((
+                name.to_string(),
+                v.clone().map(Value::from).unwrap_or(Value::Null),
+            ));
+        }
+    }
+    if let Some(a) = &req.attributes {
+        changed.push("attributes".into());
+        values.push(("attributes".into(), a.clone()));
+    }
+    for (flag, v) in [
+        ("email_verified", req.email_verified),
+        ("enabled", req.enabled),
+    ] {
+        if let Some(v) = v {
+            changed.push(flag.into());
+            values.push((flag.into(), Value::from(v)));
+        }
+    }
+    ext::validate(
+        ctx,
+        tenant_id,
+        Operation::UserUpdate,
+        Some(id),
+        values.clone(),
+        changed.clone(),
+    )
+    .await?;
+    let mut snap = ext::snapshot(&current);
+    for (k, v) in &values {
+        match k.as_str() {
+            "email" => snap.email = v.as_str().map(str::to_string),
+            "email_verified" => snap.email_verified = v.as_bool().unwrap_or(snap.email_verified),
+            "enabled" => snap.enabled = v.as_bool().unwrap_or(snap.enabled),
+            _ => {
+                snap.attributes.retain(|(name, _)| name != k);
+                snap.attributes.push((k.clone(), v.clone()));
+            }
+        }
+    }
+    ext::before(
+        ctx,
+        tenant_id,
+        PreEvent::UserUpdate,
+        &snap,
+        actor,
+        "admin-api",
+        changed.clone(),
+    )
+    .await?;
     let update = UserUpdate {
         email: req.email.map(|e| e.trim().to_string()),
         first_name: req.first_name,
@@ -254,10 +386,21 @@ pub async fn update(
         id,
         serde_json::to_value(&update).unwrap_or_default(),
     );
-    ctx.store
+    let updated = ctx
+        .store
         .update_user(tenant_id, id, &update, &ev)
         .await
-        .map_err(Error::from_store("user"))
+        .map_err(Error::from_store("user"))?;
+    ext::after(
+        ctx,
+        tenant_id,
+        PostEvent::UserUpdated,
+        &updated,
+        actor,
+        "admin-api",
+        json!({ "changed": changed }),
+    );
+    Ok(updated)
 }
 
 /// Sets a user's password (and clears any lockout).
@@ -275,12 +418,34 @@ pub async fn set_password(
     if user.is_service_account {
         return Err(Error::Conflict("service accounts have no password".into()));
     }
+    ext::validate(
+        ctx,
+        tenant_id,
+        Operation::PasswordChange,
+        Some(id),
+        vec![
+            ("password".into(), Value::from(req.password.clone())),
+            ("email".into(), Value::from(user.email.clone())),
+        ],
+        vec!["password".into()],
+    )
+    .await?;
     let hash = ctx.passwords.hash(req.password).await?;
     let ev = event(tenant_id, actor, "user.password_set", "user", id, json!({}));
     ctx.store
         .set_password(tenant_id, id, &hash, &ev)
         .await
-        .map_err(Error::from_store("user"))
+        .map_err(Error::from_store("user"))?;
+    ext::after(
+        ctx,
+        tenant_id,
+        PostEvent::PasswordChanged,
+        &user,
+        actor,
+        "admin-api",
+        json!({}),
+    );
+    Ok(())
 }
 
 /// Soft-deletes a user.
@@ -288,11 +453,32 @@ pub async fn delete(ctx: &Ctx, actor: &Actor, tenant_id: Uuid, id: Uuid) -> Resu
     if actor.actor_id == Some(id) {
         return Err(Error::Conflict("you cannot delete your own account".into()));
     }
+    let user = get(ctx, tenant_id, id).await?;
+    ext::before(
+        ctx,
+        tenant_id,
+        PreEvent::UserDelete,
+        &ext::snapshot(&user),
+        actor,
+        "admin-api",
+        vec![],
+    )
+    .await?;
     let ev = event(tenant_id, actor, "user.delete", "user", id, json!({}));
     ctx.store
         .delete_user(tenant_id, id, &ev)
         .await
-        .map_err(Error::from_store("user"))
+        .map_err(Error::from_store("user"))?;
+    ext::after(
+        ctx,
+        tenant_id,
+        PostEvent::UserDeleted,
+        &user,
+        actor,
+        "admin-api",
+        json!({}),
+    );
+    Ok(())
 }
 
 /// Roles assigned directly to a user.

@@ -110,6 +110,19 @@ impl OAuthError {
             "the server could not process the request",
         )
     }
+    /// Refused by a rate-limiter plugin: `temporarily_unavailable` with
+    /// HTTP 429 (RFC 6585), naming when to retry.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self::new(
+            "temporarily_unavailable",
+            429,
+            format!("too many requests; retry in {retry_after_secs} s"),
+        )
+    }
+    /// `temporarily_unavailable` (503) with a description.
+    pub fn temporarily_unavailable(d: impl Into<String>) -> Self {
+        Self::new("temporarily_unavailable", 503, d)
+    }
     /// `temporarily_unavailable` (503).
     pub fn unavailable() -> Self {
         Self::new(

@@ -12,6 +12,8 @@ use crate::context::Ctx;
 use crate::crypto::jose::oidc_half_hash;
 use crate::crypto::secrets::random_secret;
 use crate::model::{OAuthClient, User};
+use crate::plugins::Category;
+use crate::plugins::hooks::jwt_customizer::{TokenContext, TokenKind};
 use crate::time::Timestamp;
 
 /// A successful token response (RFC 6749 §5.1).
@@ -52,6 +54,8 @@ pub struct AccessTokenSpec<'a> {
     pub auth_time: Option<i64>,
     /// DPoP key thumbprint (`cnf.jkt`).
     pub dpop_jkt: Option<&'a str>,
+    /// The grant type that led to this token (told to jwt-customizers).
+    pub grant_type: &'a str,
 }
 
 /// Access token lifetime for a client at a tenant.
@@ -118,7 +122,69 @@ pub async fn access_token(
     if let Some(jkt) = spec.dpop_jkt {
         m.insert("cnf".into(), json!({ "jkt": jkt }));
     }
+    let subject = spec.subject.to_string();
+    let scopes: Vec<String> = spec.scope.split_whitespace().map(str::to_string).collect();
+    customize(
+        ctx,
+        issuer,
+        TokenKind::Access,
+        Some(subject.as_str()).filter(|_| spec.subject_type == "user"),
+        spec.subject,
+        spec.client,
+        spec.grant_type,
+        &scopes,
+        m,
+    )
+    .await?;
     Ok((keys.signing.sign_jwt("at+jwt", &claims), lifetime))
+}
+
+/// Runs the tenant's jwt-customizer plugins over `claims` (nothing when the
+/// tenant has none). A fail-closed plugin failure fails the token request
+/// with `temporarily_unavailable`.
+#[allow(clippy::too_many_arguments)]
+async fn customize(
+    ctx: &Ctx,
+    issuer: &Issuer,
+    kind: TokenKind,
+    user: Option<&str>,
+    subject_id: Uuid,
+    client: &OAuthClient,
+    grant_type: &str,
+    scopes: &[String],
+    claims: &mut Map<String, Value>,
+) -> Result<(), OAuthError> {
+    let tenant = issuer.tenant.id;
+    if !ctx.plugins.has(tenant, Category::JwtCustomizer) {
+        return Ok(());
+    }
+    let attributes = crate::identity::attributes::of_user(ctx, tenant, subject_id)
+        .await
+        .map_err(OAuthError::server_error)?;
+    let audience = vec![client.client_id.clone()];
+    let token = TokenContext {
+        kind,
+        subject: user,
+        client_id: &client.client_id,
+        grant_type,
+        scopes,
+        audience: &audience,
+        subject_attributes: &attributes,
+    };
+    ctx.plugins
+        .customize_jwt(
+            tenant,
+            &crate::plugins::request_id::current(),
+            &token,
+            claims,
+        )
+        .await
+        .map_err(|e| {
+            OAuthError::temporarily_unavailable(format!(
+                "a token customization plugin ({}) failed",
+                e.plugin_id
+            ))
+        })
 }
 
 /// Standard claims of `user` released for `scopes` (OIDC Core §5.4).
@@ -178,6 +244,8 @@ pub struct IdTokenSpec<'a> {
     pub amr: Option<&'a str>,
     /// The access token issued beside it (for `at_hash`).
     pub access_token: &'a str,
+    /// The grant type (told to jwt-customizers).
+    pub grant_type: &'a str,
 }
 
 /// Signs an ID token with the client's chosen algorithm.
@@ -210,6 +278,20 @@ pub async fn id_token(
     if let Some(amr) = spec.amr {
         set("amr", json!(amr.split_whitespace().collect::<Vec<_>>()));
     }
+    let subject = spec.user.id.to_string();
+    let scopes: Vec<String> = spec.scopes.iter().map(|s| s.to_string()).collect();
+    customize(
+        ctx,
+        issuer,
+        TokenKind::Id,
+        Some(subject.as_str()),
+        spec.user.id,
+        spec.client,
+        spec.grant_type,
+        &scopes,
+        &mut claims,
+    )
+    .await?;
     let keys = ctx.keys.get(issuer.tenant.id).await?;
     keys.sign(alg, "JWT", &Value::Object(claims))
         .map_err(OAuthError::server_error)

@@ -4,6 +4,9 @@
 
 use std::collections::HashMap;
 
+use crate::plugins::Category;
+use crate::plugins::hooks::rate_limiter::RateLimitQuery;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
@@ -66,6 +69,28 @@ pub async fn issue(
     let token_url = issuer.endpoint("/oauth/token");
     let cached = authenticate(ctx, issuer, &token_url, req.credentials.take()).await?;
     let client = &cached.client.client;
+    if ctx.plugins.has(issuer.tenant.id, Category::RateLimiter) {
+        let ip = req.actor.ip.clone().unwrap_or_default();
+        let q = RateLimitQuery {
+            scope: "token",
+            key: format!("token:client:{}", client.client_id),
+            ip: &ip,
+            client_id: Some(&client.client_id),
+            identifier: None,
+        };
+        match ctx.plugins.check_rate_limit(issuer.tenant.id, &q).await {
+            Ok(Some(d)) if !d.allowed => {
+                return Err(OAuthError::rate_limited(d.reset_after_ms.div_ceil(1000)));
+            }
+            Ok(_) => {}
+            Err(f) => {
+                return Err(OAuthError::temporarily_unavailable(format!(
+                    "a rate-limiting plugin ({}) failed",
+                    f.plugin_id
+                )));
+            }
+        }
+    }
     if !client.allows_grant(&grant) {
         return Err(OAuthError::unauthorized_client(format!(
             "client may not use the {grant} grant"
@@ -119,6 +144,7 @@ pub async fn issue(
                 session_id: None,
                 auth_time: None,
                 dpop_jkt: dpop.as_ref().map(|k| k.jkt.as_str()),
+                grant_type: "client_credentials",
             };
             plain_response(ctx, issuer, &spec).await
         }
@@ -273,6 +299,7 @@ async fn user_tokens(
     dpop: Option<&DpopKey>,
     refresh_token: Option<String>,
     amr: Option<&str>,
+    grant_type: &str,
 ) -> Result<TokenResponse, OAuthError> {
     let jkt = dpop.map(|k| k.jkt.as_str());
     let spec = AccessTokenSpec {
@@ -284,6 +311,7 @@ async fn user_tokens(
         session_id: grant.session_id,
         auth_time: Some(grant.auth_time.unix()),
         dpop_jkt: jkt,
+        grant_type,
     };
     let (access_token, expires_in) = issuance::access_token(ctx, issuer, &spec).await?;
     let scopes: Vec<&str> = grant.scope.split_whitespace().collect();
@@ -301,6 +329,7 @@ async fn user_tokens(
                     session_id: grant.session_id,
                     amr,
                     access_token: &access_token,
+                    grant_type,
                 },
             )
             .await?,
@@ -459,6 +488,7 @@ async fn code_grant(
         dpop.as_ref(),
         refresh.as_ref().map(|(t, _)| t.clone()),
         session.as_ref().map(|s| s.amr.as_str()),
+        "authorization_code",
     )
     .await?;
     match ctx
@@ -545,6 +575,7 @@ async fn refresh_grant(
         dpop.as_ref(),
         Some(token),
         None,
+        "refresh_token",
     )
     .await?;
     match ctx
@@ -593,6 +624,13 @@ async fn password_grant(
         ),
         LoginError::Store(e) => e.into(),
         LoginError::Internal(e) => OAuthError::server_error(e),
+        LoginError::Vetoed(m) => OAuthError::invalid_grant(format!("sign-in refused: {m}")),
+        LoginError::RateLimited(after) => {
+            OAuthError::invalid_grant(format!("too many sign-in attempts; retry in {after} s"))
+        }
+        LoginError::PluginUnavailable(p) => {
+            OAuthError::temporarily_unavailable(format!("a sign-in plugin ({p}) failed"))
+        }
     })?;
     let spec = AccessTokenSpec {
         subject: user_id,
@@ -603,6 +641,7 @@ async fn password_grant(
         session_id: None,
         auth_time: Some(Timestamp::now().unix()),
         dpop_jkt: dpop.as_ref().map(|k| k.jkt.as_str()),
+        grant_type: "password",
     };
     plain_response(ctx, issuer, &spec).await
 }

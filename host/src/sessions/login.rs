@@ -1,6 +1,11 @@
 //! Password login with lockout, shared by the hosted login page and the
 //! password grant.
 
+use crate::identity::extension_points::snapshot;
+use crate::plugins::Category;
+use crate::plugins::hooks::auth_provider::{ExternalIdentity, ExternalVerdict};
+use crate::plugins::hooks::lifecycle_hook::{EventContext, PostEvent, PreEvent};
+use crate::plugins::hooks::rate_limiter::RateLimitQuery;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -24,6 +29,15 @@ pub enum LoginError {
     /// Password hashing failure.
     #[error("password verification failed: {0}")]
     Internal(String),
+    /// A lifecycle plugin vetoed the login (its message, for the user).
+    #[error("sign-in refused: {0}")]
+    Vetoed(String),
+    /// A rate-limiter plugin refused the attempt; retry after this many seconds.
+    #[error("too many sign-in attempts")]
+    RateLimited(u64),
+    /// A fail-closed plugin on the login path could not answer.
+    #[error("a sign-in plugin failed: {0}")]
+    PluginUnavailable(String),
 }
 
 /// Verifies a user's password with lockout, for the password grant and the
@@ -47,6 +61,23 @@ pub async fn verify_password(
     }
     if username.len() > 254 || password.len() > 1024 {
         return Err(LoginError::Invalid);
+    }
+    if ctx.plugins.has(tenant.id, Category::RateLimiter) {
+        let ip = actor.ip.clone().unwrap_or_default();
+        let q = RateLimitQuery {
+            scope: "login",
+            key: format!("login:ip:{ip}:user:{}", username.to_lowercase()),
+            ip: &ip,
+            client_id: Some(client_id),
+            identifier: Some(username),
+        };
+        match ctx.plugins.check_rate_limit(tenant.id, &q).await {
+            Ok(Some(d)) if !d.allowed => {
+                return Err(LoginError::RateLimited(d.reset_after_ms.div_ceil(1000)));
+            }
+            Ok(_) => {}
+            Err(f) => return Err(LoginError::PluginUnavailable(f.plugin_id)),
+        }
     }
     let creds = ctx
         .store
@@ -80,6 +111,54 @@ pub async fn verify_password(
         target_id: user_id.map(|u| u.to_string()),
         changes: json!({ "client_id": client_id, "via": via, "reason": reason }),
     };
+    // Credentials the built-in store cannot decide (an unknown user, or a
+    // user without a local password) go to the tenant's auth-provider
+    // plugins, in order; the first that verifies or rejects decides.
+    let undecidable = creds
+        .as_ref()
+        .is_none_or(|c| c.password_hash.is_none() && !c.is_service_account);
+    if undecidable && ctx.plugins.has(tenant.id, Category::AuthProvider) {
+        let verdict = ctx
+            .plugins
+            .verify_external_password(
+                tenant.id,
+                username,
+                password,
+                Some(client_id),
+                actor.ip.as_deref(),
+                actor.user_agent.as_deref(),
+            )
+            .await
+            .map_err(|f| LoginError::PluginUnavailable(f.plugin_id))?;
+        match verdict {
+            ExternalVerdict::NotApplicable => {}
+            ExternalVerdict::Rejected { plugin_id, reason } => {
+                ctx.store
+                    .append_audit(&failure(
+                        creds.as_ref().map(|c| c.id),
+                        &format!("rejected by plugin {plugin_id}: {reason}"),
+                    ))
+                    .await?;
+                return Err(LoginError::Invalid);
+            }
+            ExternalVerdict::Verified(identity) => {
+                let user_id = match &creds {
+                    Some(c) if !c.enabled || locked => {
+                        ctx.store
+                            .append_audit(&failure(Some(c.id), "user disabled or locked"))
+                            .await?;
+                        return Err(LoginError::Invalid);
+                    }
+                    Some(c) => c.id,
+                    None => {
+                        provision_external_user(ctx, tenant, username, &identity, &actor).await?
+                    }
+                };
+                return login_succeeded(ctx, tenant, user_id, client_id, via, &actor, &failure)
+                    .await;
+            }
+        }
+    }
     match creds {
         Some(c) if ok && locked => {
             ctx.store
@@ -94,25 +173,7 @@ pub async fn verify_password(
             Err(LoginError::Invalid)
         }
         Some(c) if ok && c.enabled => {
-            ctx.store
-                .record_login_success(
-                    tenant.id,
-                    c.id,
-                    &AuditEvent {
-                        tenant_id: tenant.id,
-                        actor: Actor {
-                            actor_type: "user".into(),
-                            actor_id: Some(c.id),
-                            ..actor.clone()
-                        },
-                        action: "user.login".into(),
-                        target_type: "user".into(),
-                        target_id: Some(c.id.to_string()),
-                        changes: json!({ "client_id": client_id, "via": via }),
-                    },
-                )
-                .await?;
-            Ok(c.id)
+            login_succeeded(ctx, tenant, c.id, client_id, via, &actor, &failure).await
         }
         Some(c) if ok => {
             ctx.store
@@ -143,5 +204,134 @@ pub async fn verify_password(
                 .await?;
             Err(LoginError::Invalid)
         }
+    }
+}
+
+/// The end of every successful password check: pre-login hooks (which may
+/// veto), the audited success, and the post-login event.
+async fn login_succeeded(
+    ctx: &Ctx,
+    tenant: &Tenant,
+    user_id: Uuid,
+    client_id: &str,
+    via: &str,
+    actor: &Actor,
+    failure: &(dyn Fn(Option<Uuid>, &str) -> AuditEvent + Sync),
+) -> Result<Uuid, LoginError> {
+    let user = if ctx.plugins.has(tenant.id, Category::LifecycleHook) {
+        Some(ctx.store.get_user(tenant.id, user_id).await?)
+    } else {
+        None
+    };
+    let ev = EventContext {
+        client_id: Some(client_id.to_string()),
+        method: via.to_string(),
+        ip: actor.ip.clone(),
+        user_agent: actor.user_agent.clone(),
+        ..Default::default()
+    };
+    if let Some(u) = &user {
+        match ctx
+            .plugins
+            .before_event(tenant.id, PreEvent::Login, &snapshot(u), &ev)
+            .await
+        {
+            Ok(None) => {}
+            Ok(Some(veto)) => {
+                ctx.store
+                    .append_audit(&failure(
+                        Some(user_id),
+                        &format!("vetoed by plugin {}: {}", veto.plugin_id, veto.code),
+                    ))
+                    .await?;
+                return Err(LoginError::Vetoed(veto.message));
+            }
+            Err(f) => return Err(LoginError::PluginUnavailable(f.plugin_id)),
+        }
+    }
+    ctx.store
+        .record_login_success(
+            tenant.id,
+            user_id,
+            &AuditEvent {
+                tenant_id: tenant.id,
+                actor: Actor {
+                    actor_type: "user".into(),
+                    actor_id: Some(user_id),
+                    ..actor.clone()
+                },
+                action: "user.login".into(),
+                target_type: "user".into(),
+                target_id: Some(user_id.to_string()),
+                changes: json!({ "client_id": client_id, "via": via }),
+            },
+        )
+        .await?;
+    if let Some(u) = user {
+        ctx.plugins
+            .after_event(tenant.id, PostEvent::UserLoggedIn, snapshot(&u), ev);
+    }
+    Ok(user_id)
+}
+
+/// Creates the local user for an identity an auth-provider plugin verified
+/// (just-in-time migration): no local password, the plugin's attributes,
+/// and `external: {plugin, subject}` so the link is visible to admins.
+async fn provision_external_user(
+    ctx: &Ctx,
+    tenant: &Tenant,
+    username: &str,
+    identity: &ExternalIdentity,
+    actor: &Actor,
+) -> Result<Uuid, LoginError> {
+    let email = identity
+        .email
+        .clone()
+        .or_else(|| username.contains('@').then(|| username.to_string()))
+        .ok_or(LoginError::Invalid)?;
+    let mut attributes = serde_json::Map::new();
+    for (k, v) in &identity.attributes {
+        attributes.insert(k.clone(), v.clone());
+    }
+    attributes.insert(
+        "external".into(),
+        json!({ "plugin": identity.plugin_id, "subject": identity.external_subject }),
+    );
+    let user = crate::store::NewUser {
+        id: Uuid::now_v7(),
+        tenant_id: tenant.id,
+        email: email.trim().to_string(),
+        password_hash: None,
+        profile: crate::model::UserProfile {
+            display_name: identity.name.clone(),
+            ..Default::default()
+        },
+        email_verified: identity.email_verified,
+        enabled: true,
+        is_service_account: false,
+        attributes: serde_json::Value::Object(attributes),
+    };
+    let ev = AuditEvent {
+        tenant_id: tenant.id,
+        actor: Actor {
+            actor_type: "system".into(),
+            actor_id: None,
+            ..actor.clone()
+        },
+        action: "user.create".into(),
+        target_type: "user".into(),
+        target_id: Some(user.id.to_string()),
+        changes: json!({ "email": user.email, "via": "auth-provider", "plugin": identity.plugin_id }),
+    };
+    match ctx.store.create_user(&user, &ev).await {
+        Ok(u) => Ok(u.id),
+        // A concurrent first login created it: use that one.
+        Err(crate::store::StoreError::Conflict(_)) => ctx
+            .store
+            .user_credentials_by_email(tenant.id, &user.email)
+            .await?
+            .map(|c| c.id)
+            .ok_or(LoginError::Invalid),
+        Err(e) => Err(e.into()),
     }
 }

@@ -230,3 +230,36 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// The seq of a tenant's newest audit record (0 when none).
+    pub async fn audit_head_seq(&self, tenant_id: Uuid) -> StoreResult<i64> {
+        let row: Option<(i64,)> = on_pool!(&self.db, |pool| {
+            sqlx::query_as("SELECT seq FROM audit_chain_heads WHERE tenant_id = $1")
+                .bind(tenant_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(s,)| s).unwrap_or(0))
+    }
+
+    /// A tenant's audit records after `seq`, oldest first.
+    pub async fn audit_after(
+        &self,
+        tenant_id: Uuid,
+        seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_logs WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        );
+        on_pool!(&self.db, |pool| {
+            Ok(sqlx::query_as::<_, AuditRecord>(&sql)
+                .bind(tenant_id)
+                .bind(seq)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+}

@@ -267,15 +267,20 @@ async fn login(
         Ok(u) => u,
         Err(e) => {
             let (message, status) = match &e {
-                LoginError::Invalid => ("Invalid email or password.", StatusCode::UNAUTHORIZED),
+                LoginError::Invalid => ("Invalid email or password.".to_string(), StatusCode::UNAUTHORIZED),
                 LoginError::Locked => (
-                    "This account is temporarily locked after too many failed sign-ins. Try again later.",
+                    "This account is temporarily locked after too many failed sign-ins. Try again later.".to_string(),
                     StatusCode::FORBIDDEN,
+                ),
+                LoginError::Vetoed(m) => (format!("Sign-in refused: {m}"), StatusCode::FORBIDDEN),
+                LoginError::RateLimited(after) => (
+                    format!("Too many sign-in attempts. Try again in {after} seconds."),
+                    StatusCode::TOO_MANY_REQUESTS,
                 ),
                 _ => {
                     tracing::error!(error = %e, "login failed");
                     (
-                        "Sign-in is unavailable right now. Try again shortly.",
+                        "Sign-in is unavailable right now. Try again shortly.".to_string(),
                         StatusCode::SERVICE_UNAVAILABLE,
                     )
                 }
@@ -288,7 +293,7 @@ async fn login(
                 &again,
                 Next::Login,
                 csrf,
-                Some(message),
+                Some(&message),
                 status,
             );
         }

@@ -1,0 +1,143 @@
+//! What a plugin instance's `Store` carries: its WASI shim, its memory
+//! limiter, the activation it serves (tenant, plugin, configuration, granted
+//! capabilities) and the deadline of the call in progress.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use uuid::Uuid;
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxView, WasiView};
+
+use super::kv::KeyValueBackend;
+
+/// The activation an instance serves: everything a capability needs to
+/// answer, fixed when the instance is created.
+#[derive(Debug)]
+pub struct ActivationContext {
+    /// The tenant.
+    pub tenant_id: Uuid,
+    /// The plugin id.
+    pub plugin_id: String,
+    /// The tenant's configuration, secrets included, as JSON text.
+    pub config_json: String,
+    /// The same, parsed.
+    pub config: serde_json::Value,
+    /// Whether the key-value capability is granted.
+    pub key_value: bool,
+    /// Hosts (`host` or `host:port`) outbound HTTP may reach.
+    pub http_hosts: Vec<String>,
+    /// The private directory preopened at `/data`, when granted.
+    pub files_dir: Option<PathBuf>,
+    /// Where key-value calls go.
+    pub kv: Arc<dyn KeyValueBackend>,
+    /// Client for outbound HTTP (no redirects, no proxies from the environment).
+    pub http: reqwest::Client,
+}
+
+/// Most bytes a plugin may read from one outbound HTTP response.
+pub const MAX_HTTP_RESPONSE_BYTES: usize = 1 << 20;
+/// Most outbound HTTP requests in one call.
+pub const MAX_HTTP_REQUESTS_PER_CALL: u32 = 8;
+/// Most log lines kept per call (the rest are counted and dropped).
+pub const MAX_LOG_LINES_PER_CALL: u32 = 64;
+
+/// The data of one instance's `Store`.
+pub struct PluginState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// The memory limiter.
+    pub limiter: MemoryLimiter,
+    /// The activation served.
+    pub activation: Arc<ActivationContext>,
+    /// When the call in progress must end.
+    pub deadline: Instant,
+    /// The call's deadline as wall-clock milliseconds (for `call-context`).
+    pub deadline_ms: i64,
+    /// Request id of the call in progress.
+    pub request_id: String,
+    /// Log lines written in the call in progress.
+    pub log_lines: u32,
+    /// Outbound requests made in the call in progress.
+    pub http_requests: u32,
+}
+
+impl PluginState {
+    /// A fresh state for a new instance.
+    pub fn new(activation: Arc<ActivationContext>, memory_bytes: usize) -> anyhow::Result<Self> {
+        let mut b = WasiCtx::builder();
+        // No arguments, environment, stdin, sockets or name lookup; output
+        // streams go nowhere (plugins log through the logging capability).
+        b.allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }));
+        if let Some(dir) = &activation.files_dir {
+            std::fs::create_dir_all(dir)?;
+            b.preopened_dir(dir, "/data", FsPerms::ReadWrite)
+                .map_err(|e| anyhow::anyhow!("preopening {}: {e:#}", dir.display()))?;
+        }
+        Ok(Self {
+            wasi: b.build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                limit: memory_bytes,
+                exceeded: false,
+                peak: 0,
+            },
+            activation,
+            deadline: Instant::now(),
+            deadline_ms: 0,
+            request_id: String::new(),
+            log_lines: 0,
+            http_requests: 0,
+        })
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Refuses memory growth beyond the limit and remembers that it did, so the
+/// resulting trap is reported as a memory-limit breach.
+#[derive(Debug)]
+pub struct MemoryLimiter {
+    /// Bytes of linear memory allowed.
+    pub limit: usize,
+    /// Whether a growth was refused.
+    pub exceeded: bool,
+    /// Largest memory size seen.
+    pub peak: usize,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
