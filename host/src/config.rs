@@ -87,6 +87,9 @@ pub struct PluginConfig {
     pub breaker_threshold: u32,
     /// `PLUGIN_BREAKER_COOLDOWN_MS` (default 30000): how long it stays open.
     pub breaker_cooldown_ms: u64,
+    /// `PLUGIN_METRICS_INTERVAL_MS` (default 10000): how often
+    /// metrics-collector plugins receive a batch.
+    pub metrics_interval_ms: u64,
 }
 
 fn var(name: &'static str) -> Option<String> {
@@ -217,6 +220,10 @@ impl Config {
                 breaker_cooldown_ms: positive(
                     "PLUGIN_BREAKER_COOLDOWN_MS",
                     parse("PLUGIN_BREAKER_COOLDOWN_MS", 30_000i64)?,
+                )? as u64,
+                metrics_interval_ms: positive(
+                    "PLUGIN_METRICS_INTERVAL_MS",
+                    parse("PLUGIN_METRICS_INTERVAL_MS", 10_000i64)?,
                 )? as u64,
             },
         })

@@ -31,6 +31,8 @@ pub struct Ctx {
     pub replay: ReplayCache,
     /// The plugin runtime: installed plugins and tenants' activations.
     pub plugins: Arc<PluginRuntime>,
+    /// Request metrics of tenants with a metrics-collector plugin.
+    pub request_metrics: Arc<crate::extensions::metrics_feed::RequestMetrics>,
 }
 
 impl Ctx {
@@ -51,10 +53,10 @@ impl Ctx {
             breaker_cooldown: std::time::Duration::from_millis(p.breaker_cooldown_ms),
             cache_dir: p.cache_dir.clone(),
         };
-        let plugins = Arc::new(PluginRuntime::new(
+        let plugins = PluginRuntime::new(
             settings,
             Arc::new(crate::plugins::kv::DatabaseKv(store.clone())),
-        )?);
+        )?;
         let passwords = PasswordHasherPool::new(config.password_hash_concurrency);
         let keys = KeyRing::new(store.clone(), master_key.clone());
         Ok(Self {
@@ -66,6 +68,7 @@ impl Ctx {
             cache: OAuthCache::default(),
             replay: ReplayCache::default(),
             plugins,
+            request_metrics: Default::default(),
         })
     }
 }

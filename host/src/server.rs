@@ -159,6 +159,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("loading plugins")?;
     tokio::spawn(crate::extensions::audit_feed::run(ctx.clone()));
+    tokio::spawn(crate::extensions::metrics_feed::run(
+        ctx.clone(),
+        std::time::Duration::from_millis(ctx.config.plugins.metrics_interval_ms),
+    ));
     tokio::spawn(purge_expired_state(store.clone()));
     let listener = tokio::net::TcpListener::bind(addr)
         .await

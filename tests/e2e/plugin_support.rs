@@ -62,6 +62,19 @@ fn rust_plugins() -> Vec<(String, String)> {
 pub fn build_rust_plugins() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
+        // The plugins' target ships with rustup; add it on a fresh machine.
+        let installed = Command::new("rustup")
+            .args(["target", "list", "--installed"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains("wasm32-wasip2"))
+            .unwrap_or(true);
+        if !installed {
+            let ok = Command::new("rustup")
+                .args(["target", "add", "wasm32-wasip2"])
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "rustup target add wasm32-wasip2 failed");
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let plugin_target = target_dir().join("plugins");
         let mut cmd = Command::new(cargo);

@@ -129,7 +129,7 @@ fn customizers() -> Vec<(Artifact, Value)> {
 }
 
 fn runtime(cache: &Path, warm: usize) -> Result<Arc<PluginRuntime>> {
-    Ok(Arc::new(PluginRuntime::new(
+    PluginRuntime::new(
         RuntimeSettings {
             maxima: OPERATOR_MAXIMA,
             http_allowed_hosts: vec![],
@@ -140,7 +140,7 @@ fn runtime(cache: &Path, warm: usize) -> Result<Arc<PluginRuntime>> {
             cache_dir: cache.to_path_buf(),
         },
         Arc::new(vaultaris::plugins::kv::MemoryKv::default()),
-    )?))
+    )
 }
 
 /// Claims like those of a client_credentials access token.

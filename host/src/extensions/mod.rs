@@ -7,6 +7,7 @@ pub mod activation;
 pub mod audit_feed;
 pub mod failures;
 pub mod install;
+pub mod metrics_feed;
 pub mod startup;
 
 pub use activation::{ActivationView, PutActivation};

@@ -133,6 +133,49 @@ async fn scope_request_id(
     crate::plugins::request_id::scope(id, next.run(req)).await
 }
 
+/// Records the request in its tenant's metrics when that tenant has a
+/// metrics-collector plugin active (others pay one map lookup).
+async fn record_tenant_metrics(
+    axum::extract::State(ctx): axum::extract::State<Ctx>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = req.uri().path().to_string();
+    let group: &'static str = if path.contains("/oauth/") || path.contains("/.well-known/") {
+        "oauth"
+    } else if path.starts_with("/api/") {
+        "admin"
+    } else {
+        "other"
+    };
+    let started = std::time::Instant::now();
+    let res = next.run(req).await;
+    // Resolved after the handler ran: it caches the tenant of `/t/{slug}`.
+    let tenant = if let Some(rest) = path.strip_prefix("/api/v1/tenants/") {
+        rest.split('/')
+            .next()
+            .and_then(|id| uuid::Uuid::try_parse(id).ok())
+    } else if let Some(rest) = path.strip_prefix("/t/") {
+        rest.split('/')
+            .next()
+            .and_then(|slug| ctx.cache.tenant(slug))
+            .map(|t| t.id)
+    } else if path.starts_with("/oauth/") || path.starts_with("/.well-known/") {
+        Some(crate::model::MASTER_TENANT_ID)
+    } else {
+        None
+    };
+    if let Some(t) = tenant
+        && ctx
+            .plugins
+            .has(t, crate::plugins::Category::MetricsCollector)
+    {
+        ctx.request_metrics
+            .record(t, group, res.status().as_u16(), started.elapsed());
+    }
+    res
+}
+
 /// The application router, before cross-cutting layers.
 pub fn router(ctx: Ctx) -> Router {
     let (routes, openapi) = api();
@@ -164,6 +207,10 @@ pub fn router(ctx: Ctx) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             forget_cached_tenant_on_write,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            record_tenant_metrics,
         ))
         .layer(axum::middleware::from_fn(scope_request_id))
         .with_state(ctx)

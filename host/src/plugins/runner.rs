@@ -156,10 +156,7 @@ pub async fn run(
         breaker_cooldown: Duration::from_secs(1),
         cache_dir: cache,
     };
-    let rt = Arc::new(PluginRuntime::new(
-        settings,
-        Arc::new(super::kv::MemoryKv::default()),
-    )?);
+    let rt = PluginRuntime::new(settings, Arc::new(super::kv::MemoryKv::default()))?;
     let sha = super::super::extensions::install::sha256_hex(&component);
     let loaded = rt
         .prepare(manifest.clone(), sha, Arc::new(component))

@@ -65,6 +65,8 @@ pub struct ActivationSpec {
 #[derive(Debug, Default)]
 pub struct TenantPlugins {
     specs: Vec<ActivationSpec>,
+    /// The tenant's active storage-backend plugin, if any.
+    storage: Option<String>,
     by_category: BTreeMap<Category, Vec<Arc<Activation>>>,
 }
 
@@ -118,6 +120,7 @@ pub struct PluginRuntime {
     plugins: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
     tenants: RwLock<HashMap<Uuid, Arc<TenantPlugins>>>,
     failures: tokio::sync::mpsc::Sender<PluginFailure>,
+    me: std::sync::Weak<PluginRuntime>,
     failure_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<PluginFailure>>>,
     audit_throttle: std::sync::Mutex<HashMap<ThrottleKey, (Instant, u64)>>,
 }
@@ -135,7 +138,10 @@ const AUDIT_PERIOD: Duration = Duration::from_secs(10);
 
 impl PluginRuntime {
     /// Creates the engine and an empty runtime.
-    pub fn new(settings: RuntimeSettings, kv: Arc<dyn KeyValueBackend>) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: RuntimeSettings,
+        kv: Arc<dyn KeyValueBackend>,
+    ) -> anyhow::Result<Arc<Self>> {
         let engine = PluginEngine::new(&settings.cache_dir, &settings.maxima)?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -143,7 +149,7 @@ impl PluginRuntime {
             .user_agent(concat!("vaultaris-plugin/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
-        Ok(Self {
+        Ok(Arc::new_cyclic(|me| Self {
             engine,
             settings,
             kv,
@@ -151,9 +157,10 @@ impl PluginRuntime {
             plugins: RwLock::default(),
             tenants: RwLock::default(),
             failures: tx,
+            me: me.clone(),
             failure_rx: std::sync::Mutex::new(Some(rx)),
             audit_throttle: Default::default(),
-        })
+        }))
     }
 
     /// The engine.
@@ -239,22 +246,45 @@ impl PluginRuntime {
         });
         let previous = self.tenant(tenant_id);
         let plugins = self.plugins.read().expect("lock").clone();
+        // At most one storage backend per tenant: the first in order.
+        let storage = specs
+            .iter()
+            .filter(|s| s.enabled)
+            .find(|s| {
+                plugins
+                    .get(&s.plugin_id)
+                    .is_some_and(|p| p.manifest.categories.contains(&Category::StorageBackend))
+            })
+            .map(|s| s.plugin_id.clone());
+        let routing_changed = previous.as_ref().is_some_and(|p| p.storage != storage);
         let mut by_category: BTreeMap<Category, Vec<Arc<Activation>>> = BTreeMap::new();
         for spec in specs.iter().filter(|s| s.enabled) {
             let Some(plugin) = plugins.get(&spec.plugin_id) else {
                 continue;
             };
-            let reused = previous.as_ref().and_then(|p| {
-                let old_spec = p.specs.iter().find(|s| s.plugin_id == spec.plugin_id)?;
-                let old = p
-                    .all()
-                    .into_iter()
-                    .find(|a| a.context.plugin_id == spec.plugin_id)?;
-                (old_spec == spec && Arc::ptr_eq(&old.plugin, plugin)).then_some(old)
-            });
+            let kv: Arc<dyn KeyValueBackend> = match &storage {
+                Some(s) if *s != spec.plugin_id => {
+                    Arc::new(super::hooks::storage_backend::PluginStorageKv {
+                        runtime: self.me.clone(),
+                        tenant: tenant_id,
+                    })
+                }
+                _ => self.kv.clone(),
+            };
+            let reused = previous
+                .as_ref()
+                .filter(|_| !routing_changed)
+                .and_then(|p| {
+                    let old_spec = p.specs.iter().find(|s| s.plugin_id == spec.plugin_id)?;
+                    let old = p
+                        .all()
+                        .into_iter()
+                        .find(|a| a.context.plugin_id == spec.plugin_id)?;
+                    (old_spec == spec && Arc::ptr_eq(&old.plugin, plugin)).then_some(old)
+                });
             let activation = match reused {
                 Some(a) => a,
-                None => Arc::new(self.build_activation(tenant_id, plugin.clone(), spec)),
+                None => Arc::new(self.build_activation(tenant_id, plugin.clone(), spec, kv)),
             };
             for c in &plugin.manifest.categories {
                 by_category.entry(*c).or_default().push(activation.clone());
@@ -264,7 +294,14 @@ impl PluginRuntime {
         if specs.is_empty() {
             tenants.remove(&tenant_id);
         } else {
-            tenants.insert(tenant_id, Arc::new(TenantPlugins { specs, by_category }));
+            tenants.insert(
+                tenant_id,
+                Arc::new(TenantPlugins {
+                    specs,
+                    storage,
+                    by_category,
+                }),
+            );
         }
     }
 
@@ -273,6 +310,7 @@ impl PluginRuntime {
         tenant_id: Uuid,
         plugin: Arc<LoadedPlugin>,
         spec: &ActivationSpec,
+        kv: Arc<dyn KeyValueBackend>,
     ) -> Activation {
         let m = &plugin.manifest;
         let overrides = m.limits.then(&spec.limits);
@@ -305,7 +343,7 @@ impl PluginRuntime {
             key_value: m.capabilities.key_value,
             http_hosts,
             files_dir,
-            kv: self.kv.clone(),
+            kv,
             http: self.http.clone(),
         });
         Activation::new(

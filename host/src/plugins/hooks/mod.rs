@@ -9,8 +9,10 @@ pub mod auth_provider;
 pub mod input_validator;
 pub mod jwt_customizer;
 pub mod lifecycle_hook;
+pub mod metrics_collector;
 pub mod policy_engine;
 pub mod rate_limiter;
+pub mod storage_backend;
 
 use serde_json::Value;
 
