@@ -16,6 +16,7 @@ mod oauth_bad_input;
 mod oidc_flows;
 mod openidconnect_client;
 mod plugin_support;
+mod plugins_auth;
 mod plugins_categories;
 mod plugins_feeds;
 mod plugins_hostile;
