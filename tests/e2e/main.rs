@@ -22,6 +22,7 @@ mod plugins_feeds;
 mod plugins_hostile;
 mod plugins_jwt;
 mod plugins_languages;
+mod plugins_notification;
 mod review_fixes;
 mod rp;
 mod sessions_admin;

@@ -10,6 +10,7 @@ pub mod health;
 pub mod keys;
 pub mod oauth;
 pub mod pages;
+pub mod password_reset;
 pub mod plugins;
 pub mod problem;
 pub mod roles;
@@ -88,6 +89,7 @@ pub fn api() -> (Router<Ctx>, utoipa::openapi::OpenApi) {
         .merge(audit::router())
         .merge(keys::router())
         .merge(plugins::router())
+        .merge(password_reset::router())
         .split_for_parts()
 }
 
@@ -182,6 +184,10 @@ pub fn router(ctx: Ctx) -> Router {
     let doc = openapi.clone();
     routes
         .nest("/t/{slug}", oauth::issuer_routes())
+        .route(
+            "/reset-password",
+            get(password_reset::reset_page).post(password_reset::reset_submit),
+        )
         .route(
             "/api/v1/docs/openapi.json",
             get(move || async move { axum::Json(doc) }),

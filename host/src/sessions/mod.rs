@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod login;
+pub mod password_reset;
 
 use uuid::Uuid;
 

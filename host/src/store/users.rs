@@ -404,3 +404,17 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// The password hash of a live user (`None`: no password).
+    pub async fn password_hash_of(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Option<String>> {
+        let row: Option<(Option<String>,)> = on_pool!(&self.db, |pool| {
+            sqlx::query_as("SELECT password_hash FROM users WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL")
+                .bind(tenant_id)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(|(h,)| h).ok_or(StoreError::NotFound)
+    }
+}

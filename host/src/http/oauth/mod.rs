@@ -64,6 +64,10 @@ pub fn issuer_routes() -> Router<Ctx> {
             "/oauth/logout",
             get(authorize::logout_get).post(authorize::logout_post),
         )
+        .route(
+            "/reset-password",
+            get(super::password_reset::reset_page).post(super::password_reset::reset_submit),
+        )
         .route("/oauth/token", post(token::token))
         .route("/oauth/revoke", post(token::revoke))
         .route("/oauth/introspect", post(token::introspect))

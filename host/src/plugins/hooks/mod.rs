@@ -10,6 +10,7 @@ pub mod input_validator;
 pub mod jwt_customizer;
 pub mod lifecycle_hook;
 pub mod metrics_collector;
+pub mod notification_channel;
 pub mod policy_engine;
 pub mod rate_limiter;
 pub mod storage_backend;
