@@ -139,8 +139,16 @@ pub async fn upload(server: &Server, token: &str, a: &Artifact) -> (StatusCode, 
                 .mime_str("application/wasm")
                 .unwrap(),
         );
-    let res = server
-        .http
+    // Installing compiles the component (cached afterwards): a JavaScript
+    // or Python one takes seconds, more on a busy machine.
+    static UPLOADS: OnceLock<reqwest::Client> = OnceLock::new();
+    let http = UPLOADS.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(600))
+            .build()
+            .unwrap()
+    });
+    let res = http
         .post(format!("{}/api/v1/plugins", server.base))
         .bearer_auth(token)
         .multipart(form)

@@ -23,6 +23,11 @@ async fn legacy_store() -> u16 {
                                 "name": "Bob Legacy", "attributes": {"department": "finance"}})),
                 ),
                 (Some("bob@legacy.example"), _) => (AxumStatus::UNAUTHORIZED, Json(json!({}))),
+                // A legacy account whose email is a local user's: must not take it over.
+                (Some("mallory@legacy.example"), Some("m-pass")) => (
+                    AxumStatus::OK,
+                    Json(json!({"id": "legacy-66", "email": "alice@legacy-a.example", "email_verified": true})),
+                ),
                 (Some("carol@legacy.example"), _) => (AxumStatus::LOCKED, Json(json!({}))),
                 _ => (AxumStatus::NOT_FOUND, Json(json!({}))),
             }

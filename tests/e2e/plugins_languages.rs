@@ -11,7 +11,10 @@ use crate::support::Server;
 
 #[tokio::test]
 async fn javascript_and_python_plugins_customize_and_validate_per_tenant() {
-    let (s, admin) = Server::with_admin().await;
+    // The first install compiles a 12-18 MB component (SpiderMonkey,
+    // CPython); on a busy machine that can outlast the 30 s default.
+    let s = Server::start_with(&[("REQUEST_TIMEOUT", "600")]).await;
+    let admin = s.setup().await;
     let js = install(&s, &admin, &js_claims()).await;
     assert_eq!(js["categories"], json!(["jwt-customizer"]));
     let py = install(&s, &admin, &py_profile()).await;

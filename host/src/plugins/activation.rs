@@ -287,9 +287,27 @@ impl Activation {
         let mut m = CallMeasurement::default();
         let limits = self.limits_for(category);
         let started = Instant::now();
-        let result = self
-            .invoke_inner(engine, limits, request_id, input_size, call, &mut m)
-            .await;
+        let result = if input_size > limits.max_input_bytes() {
+            Err(PluginCallError::InputTooLarge {
+                size: input_size,
+                limit: limits.max_input_bytes(),
+            })
+        } else {
+            match self.breaker.admit() {
+                super::breaker::Admission::Refuse => Err(PluginCallError::CircuitOpen),
+                admission => {
+                    let mut trial = super::breaker::TrialGuard::new(
+                        &self.breaker,
+                        admission == super::breaker::Admission::Trial,
+                    );
+                    let r = self
+                        .invoke_inner(engine, limits, request_id, call, &mut m)
+                        .await;
+                    trial.disarm();
+                    r
+                }
+            }
+        };
         m.elapsed = started.elapsed();
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         self.stats
@@ -314,7 +332,9 @@ impl Activation {
             .expect("stats lock")
             .entry(e.code())
             .or_default() += 1;
-        if e.counts_as_failure() && self.breaker.failure() {
+        if !e.counts_as_failure() {
+            self.breaker.release_trial();
+        } else if self.breaker.failure() {
             tracing::warn!(tenant = %self.context.tenant_id, plugin = %self.context.plugin_id,
                 %category, "plugin circuit breaker opened");
         }
@@ -326,7 +346,6 @@ impl Activation {
         engine: &PluginEngine,
         limits: Limits,
         request_id: &str,
-        input_size: usize,
         call: F,
         m: &mut CallMeasurement,
     ) -> Result<R, PluginCallError>
@@ -346,15 +365,6 @@ impl Activation {
             >,
         >,
     {
-        if self.breaker.admit() == super::breaker::Admission::Refuse {
-            return Err(PluginCallError::CircuitOpen);
-        }
-        if input_size > limits.max_input_bytes() {
-            return Err(PluginCallError::InputTooLarge {
-                size: input_size,
-                limit: limits.max_input_bytes(),
-            });
-        }
         let deadline = Instant::now() + limits.deadline();
         let _slot = tokio::time::timeout(limits.deadline(), self.slots.acquire())
             .await

@@ -85,6 +85,12 @@ impl CircuitBreaker {
         false
     }
 
+    /// Ends a trial that neither succeeded nor failed (the plugin declined,
+    /// the input was refused before the call): the next call is a trial.
+    pub fn release_trial(&self) {
+        self.state.lock().expect("breaker lock").trial_in_flight = false;
+    }
+
     /// Whether the breaker is open now (for the admin API).
     pub fn is_open(&self) -> bool {
         let s = self.state.lock().expect("breaker lock");
@@ -97,6 +103,34 @@ impl CircuitBreaker {
             .lock()
             .expect("breaker lock")
             .consecutive_failures
+    }
+}
+
+/// Holds a half-open trial: if the call is abandoned (its future dropped:
+/// client gone, request timeout, a panic), the trial counts as a failure,
+/// so the breaker can never stay half-open for good.
+pub struct TrialGuard<'a> {
+    breaker: &'a CircuitBreaker,
+    armed: bool,
+}
+
+impl<'a> TrialGuard<'a> {
+    /// A guard; `armed` when the admission was a trial.
+    pub fn new(breaker: &'a CircuitBreaker, armed: bool) -> Self {
+        Self { breaker, armed }
+    }
+
+    /// The call finished; the caller records the outcome.
+    pub fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for TrialGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.breaker.failure();
+        }
     }
 }
 

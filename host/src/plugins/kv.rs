@@ -102,11 +102,15 @@ fn unavailable(e: crate::store::StoreError) -> KvFailure {
 }
 
 fn expiry(ttl: Option<Duration>) -> Option<crate::time::Timestamp> {
+    // Guest-supplied: an absurd TTL saturates (a century) instead of
+    // overflowing the date arithmetic.
+    const MAX_TTL_MS: i64 = 100 * 365 * 24 * 3600 * 1000;
     ttl.map(|t| {
+        let ms = i64::try_from(t.as_millis())
+            .unwrap_or(i64::MAX)
+            .min(MAX_TTL_MS);
         let now = crate::time::Timestamp::now();
-        crate::time::Timestamp(
-            now.0 + chrono::Duration::milliseconds(t.as_millis().min(i64::MAX as u128) as i64),
-        )
+        crate::time::Timestamp(now.0 + chrono::Duration::milliseconds(ms))
     })
 }
 

@@ -122,7 +122,7 @@ pub struct PluginRuntime {
     failures: tokio::sync::mpsc::Sender<PluginFailure>,
     me: std::sync::Weak<PluginRuntime>,
     failure_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<PluginFailure>>>,
-    audit_throttle: std::sync::Mutex<HashMap<ThrottleKey, (Instant, u64)>>,
+    audit_throttle: std::sync::Mutex<HashMap<ThrottleKey, (Option<Instant>, u64)>>,
 }
 
 impl std::fmt::Debug for PluginRuntime {
@@ -419,15 +419,22 @@ impl PluginRuntime {
         let suppressed = {
             let mut t = self.audit_throttle.lock().expect("lock");
             let now = Instant::now();
-            let entry = t
-                .entry(key)
-                .or_insert((now - AUDIT_PERIOD - Duration::from_millis(1), 0));
-            if now.duration_since(entry.0) < AUDIT_PERIOD {
+            // Bounded: forget entries idle for a minute.
+            if t.len() > 10_000 {
+                t.retain(|_, (last, _)| {
+                    last.is_some_and(|l| now.duration_since(l) < Duration::from_secs(60))
+                });
+            }
+            let entry = t.entry(key).or_insert((None, 0));
+            if entry
+                .0
+                .is_some_and(|last| now.duration_since(last) < AUDIT_PERIOD)
+            {
                 entry.1 += 1;
                 return;
             }
             let s = entry.1;
-            *entry = (now, 0);
+            *entry = (Some(now), 0);
             s
         };
         let _ = self.failures.try_send(PluginFailure {

@@ -133,6 +133,24 @@ pub async fn verify_password(
         match verdict {
             ExternalVerdict::NotApplicable => {}
             ExternalVerdict::Rejected { plugin_id, reason } => {
+                if let Some(c) = &creds {
+                    let threshold = tenant
+                        .settings
+                        .lockout_threshold
+                        .unwrap_or(ctx.config.lockout_threshold);
+                    let duration = tenant
+                        .settings
+                        .lockout_duration
+                        .unwrap_or(ctx.config.lockout_duration);
+                    ctx.store
+                        .record_login_failure(
+                            tenant.id,
+                            c.id,
+                            threshold,
+                            now.plus_seconds(duration),
+                        )
+                        .await?;
+                }
                 ctx.store
                     .append_audit(&failure(
                         creds.as_ref().map(|c| c.id),
@@ -142,17 +160,52 @@ pub async fn verify_password(
                 return Err(LoginError::Invalid);
             }
             ExternalVerdict::Verified(identity) => {
+                // Security: a plugin's "verified" only ever signs in the user
+                // that plugin created for that external subject. An existing
+                // account (with or without a local password) that is not
+                // linked to (plugin, subject) is never taken over, whatever
+                // email the plugin reports; disabled, locked and service
+                // accounts are refused.
                 let user_id = match &creds {
-                    Some(c) if !c.enabled || locked => {
+                    Some(c) if !c.enabled || locked || c.is_service_account => {
                         ctx.store
-                            .append_audit(&failure(Some(c.id), "user disabled or locked"))
+                            .append_audit(&failure(
+                                Some(c.id),
+                                "user disabled, locked or a service account",
+                            ))
                             .await?;
                         return Err(LoginError::Invalid);
                     }
-                    Some(c) => c.id,
-                    None => {
-                        provision_external_user(ctx, tenant, username, &identity, &actor).await?
+                    Some(c) if linked_to(ctx, tenant, c.id, &identity).await? => c.id,
+                    Some(c) => {
+                        ctx.store
+                            .append_audit(&failure(
+                                Some(c.id),
+                                &format!(
+                                    "plugin {} verified an identity not linked to this user",
+                                    identity.plugin_id
+                                ),
+                            ))
+                            .await?;
+                        return Err(LoginError::Invalid);
                     }
+                    None => match provision_external_user(ctx, tenant, username, &identity, &actor)
+                        .await?
+                    {
+                        Some(id) => id,
+                        None => {
+                            ctx.store
+                                .append_audit(&failure(
+                                    None,
+                                    &format!(
+                                        "plugin {} verified an identity whose email belongs to an unlinked user",
+                                        identity.plugin_id
+                                    ),
+                                ))
+                                .await?;
+                            return Err(LoginError::Invalid);
+                        }
+                    },
                 };
                 return login_succeeded(ctx, tenant, user_id, client_id, via, &actor, &failure)
                     .await;
@@ -274,16 +327,30 @@ async fn login_succeeded(
     Ok(user_id)
 }
 
+/// Whether `user_id` is the user created for this (plugin, external subject).
+async fn linked_to(
+    ctx: &Ctx,
+    tenant: &Tenant,
+    user_id: Uuid,
+    identity: &ExternalIdentity,
+) -> Result<bool, LoginError> {
+    let user = ctx.store.get_user(tenant.id, user_id).await?;
+    let ext = &user.attributes["external"];
+    Ok(ext["plugin"].as_str() == Some(identity.plugin_id.as_str())
+        && ext["subject"].as_str() == Some(identity.external_subject.as_str()))
+}
+
 /// Creates the local user for an identity an auth-provider plugin verified
 /// (just-in-time migration): no local password, the plugin's attributes,
 /// and `external: {plugin, subject}` so the link is visible to admins.
+/// `None` when the email belongs to a user not linked to this identity.
 async fn provision_external_user(
     ctx: &Ctx,
     tenant: &Tenant,
     username: &str,
     identity: &ExternalIdentity,
     actor: &Actor,
-) -> Result<Uuid, LoginError> {
+) -> Result<Option<Uuid>, LoginError> {
     let email = identity
         .email
         .clone()
@@ -324,14 +391,22 @@ async fn provision_external_user(
         changes: json!({ "email": user.email, "via": "auth-provider", "plugin": identity.plugin_id }),
     };
     match ctx.store.create_user(&user, &ev).await {
-        Ok(u) => Ok(u.id),
-        // A concurrent first login created it: use that one.
-        Err(crate::store::StoreError::Conflict(_)) => ctx
-            .store
-            .user_credentials_by_email(tenant.id, &user.email)
-            .await?
-            .map(|c| c.id)
-            .ok_or(LoginError::Invalid),
+        Ok(u) => Ok(Some(u.id)),
+        // The email is taken: only the user this plugin created for this
+        // subject (a concurrent first login) may be used, never another.
+        Err(crate::store::StoreError::Conflict(_)) => {
+            let Some(c) = ctx
+                .store
+                .user_credentials_by_email(tenant.id, &user.email)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let usable = c.enabled
+                && !c.is_service_account
+                && linked_to(ctx, tenant, c.id, identity).await?;
+            Ok(usable.then_some(c.id))
+        }
         Err(e) => Err(e.into()),
     }
 }
