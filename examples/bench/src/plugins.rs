@@ -364,6 +364,8 @@ fn start_server(dir: &Path, port: u16) -> Result<Server> {
         .env("TOKIO_WORKER_THREADS", "1")
         .env("PASSWORD_HASH_CONCURRENCY", "1")
         .env("LOG_LEVEL", "warn")
+        // Installing a JavaScript or Python component compiles 12-18 MB.
+        .env("REQUEST_TIMEOUT", "900")
         .stdout(std::process::Stdio::null())
         .spawn()
         .with_context(|| format!("starting {bin}"))?;

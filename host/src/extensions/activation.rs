@@ -309,17 +309,31 @@ pub async fn put(
         .map_err(|e| Error::Internal(format!("schema of {plugin_id}: {e}")))?;
     for e in validator.iter_errors(&full) {
         let path = e.instance_path().to_string();
-        // Never echo a secret's value in an error.
-        let is_secret = secret_fields
+        let in_secret = secret_fields
             .iter()
             .any(|s| path == format!("/{s}") || path.starts_with(&format!("/{s}/")));
-        errors.push(FieldError {
-            field: format!("config{path}"),
-            message: if is_secret {
+        // Never echo a secret's value: errors inside a secret say so only,
+        // and errors at the root (anyOf, not, enum, ...), which may quote
+        // the whole object, give the keyword only. Property names are not
+        // secret, so unknown properties are named.
+        let message =
+            if let jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } =
+                e.kind()
+            {
+                format!("unknown properties: {}", unexpected.join(", "))
+            } else if in_secret {
                 "invalid value for a secret property".into()
+            } else if path.is_empty() && !secret_fields.is_empty() {
+                format!(
+                    "the configuration does not satisfy the schema ({})",
+                    e.kind().keyword()
+                )
             } else {
                 e.to_string()
-            },
+            };
+        errors.push(FieldError {
+            field: format!("config{path}"),
+            message,
         });
     }
     if let Err(e) = req.limits.check(&ctx.plugins.settings().maxima) {

@@ -317,10 +317,13 @@ async fn check_existing_configs(ctx: &Ctx, manifest: &PluginManifest) -> Result<
         }
         let config = super::activation::full_config(ctx, &rec)?;
         if let Some(e) = validator.iter_errors(&config).next() {
+            // Path and keyword only: the message could quote a secret value.
             errors.push(FieldError {
                 field: format!("tenants[{}]", rec.tenant_id),
                 message: format!(
-                    "the new configuration schema rejects this tenant's configuration: {e}"
+                    "the new configuration schema rejects this tenant's configuration at {:?} ({})",
+                    e.instance_path().to_string(),
+                    e.kind().keyword()
                 ),
             });
         }

@@ -1,5 +1,6 @@
 //! Short-lived caches of what the token endpoint reads on every request:
-//! tenants by slug and clients by `client_id`.
+//! tenants by slug, clients by `client_id`, and (when a jwt-customizer is
+//! active) the subject attributes plugins receive.
 //!
 //! Security decision: entries live `TTL` at most, and every write this node
 //! makes to a tenant, client or user clears that tenant's entries at once, so
@@ -27,11 +28,15 @@ pub struct CachedClient {
 
 type Entries<K, V> = Arc<RwLock<HashMap<K, (Instant, V)>>>;
 
+/// A user's attributes as plugins receive them.
+pub type Attributes = Arc<Vec<(String, serde_json::Value)>>;
+
 /// Tenant and client caches.
 #[derive(Debug, Clone, Default)]
 pub struct OAuthCache {
     tenants: Entries<String, Arc<Tenant>>,
     clients: Entries<(Uuid, String), Arc<CachedClient>>,
+    attributes: Entries<(Uuid, Uuid), Attributes>,
 }
 
 fn get<K: std::hash::Hash + Eq, V: Clone>(e: &Entries<K, V>, k: &K) -> Option<V> {
@@ -74,6 +79,25 @@ impl OAuthCache {
         );
     }
 
+    /// A user's attributes (roles, groups, permissions, profile).
+    pub fn attributes(
+        &self,
+        tenant_id: Uuid,
+        user_id: Uuid,
+    ) -> Option<Arc<Vec<(String, serde_json::Value)>>> {
+        get(&self.attributes, &(tenant_id, user_id))
+    }
+
+    /// Remembers a user's attributes.
+    pub fn put_attributes(
+        &self,
+        tenant_id: Uuid,
+        user_id: Uuid,
+        a: Arc<Vec<(String, serde_json::Value)>>,
+    ) {
+        put(&self.attributes, (tenant_id, user_id), a);
+    }
+
     /// Forgets everything cached for `tenant_id` (after any write to it).
     pub fn invalidate_tenant(&self, tenant_id: Uuid) {
         self.tenants
@@ -81,6 +105,10 @@ impl OAuthCache {
             .expect("cache lock")
             .retain(|_, (_, t)| t.id != tenant_id);
         self.clients
+            .write()
+            .expect("cache lock")
+            .retain(|(t, _), _| *t != tenant_id);
+        self.attributes
             .write()
             .expect("cache lock")
             .retain(|(t, _), _| *t != tenant_id);

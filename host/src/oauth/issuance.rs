@@ -158,9 +158,20 @@ async fn customize(
     if !ctx.plugins.has(tenant, Category::JwtCustomizer) {
         return Ok(());
     }
-    let attributes = crate::identity::attributes::of_user(ctx, tenant, subject_id)
-        .await
-        .map_err(OAuthError::server_error)?;
+    // Cached like clients (5 s, cleared by any admin write to the tenant on
+    // this node): four queries per token would dominate the customizer's cost.
+    let attributes = match ctx.cache.attributes(tenant, subject_id) {
+        Some(a) => a,
+        None => {
+            let a = std::sync::Arc::new(
+                crate::identity::attributes::of_user(ctx, tenant, subject_id)
+                    .await
+                    .map_err(OAuthError::server_error)?,
+            );
+            ctx.cache.put_attributes(tenant, subject_id, a.clone());
+            a
+        }
+    };
     let audience = vec![client.client_id.clone()];
     let token = TokenContext {
         kind,

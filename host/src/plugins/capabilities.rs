@@ -36,11 +36,15 @@ impl logging::Host for PluginState {
         }
         let mut message = message;
         truncate(&mut message, 1024);
+        // Bounded and escaped: keys and values are cut and printed with
+        // `{:?}`, so a plugin cannot forge log lines or flood the log.
+        let clip = |s: &str, n: usize| s.chars().take(n).collect::<String>();
         let fields: String = fields
             .iter()
             .take(16)
-            .map(|kv| format!("{}={:?} ", kv.key, kv.value))
+            .map(|kv| format!("{:?}={:?} ", clip(&kv.key, 64), clip(&kv.value, 512)))
             .collect();
+        let message = message.escape_debug().to_string();
         let a = &self.activation;
         macro_rules! emit {
             ($lvl:ident) => {

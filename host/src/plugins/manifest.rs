@@ -254,6 +254,9 @@ impl PluginManifest {
                 ));
             }
         }
+        self.limits
+            .check(&super::limits::OPERATOR_MAXIMA)
+            .map_err(ManifestError)?;
         if !self.config_schema.is_object() {
             return bad("config_schema must be a JSON object".into());
         }

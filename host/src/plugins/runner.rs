@@ -146,7 +146,18 @@ pub async fn run(
     if !manifest.categories.contains(&opts.category) {
         bail!("the manifest does not declare {}", opts.category);
     }
-    let cache = std::env::temp_dir().join("vaultaris-plugin-runner-cache");
+    // A private per-user cache: compiled code loaded from it runs natively,
+    // so it must not live in a shared, world-writable directory.
+    let cache = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(".cache/vaultaris/plugin-cache");
+    std::fs::create_dir_all(&cache)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700))?;
+    }
     let settings = super::runtime::RuntimeSettings {
         maxima: super::limits::OPERATOR_MAXIMA,
         http_allowed_hosts: vec!["*".into()],
