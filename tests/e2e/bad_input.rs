@@ -751,7 +751,7 @@ async fn system_role_and_builtin_permissions_are_protected() {
     let admin_path = format!("{base}/roles/{}", id(&admin));
     let perms = get_ok(&s, &token, &format!("{base}/permissions?per_page=200")).await;
     let builtin: Vec<Value> = perms["data"].as_array().unwrap().clone();
-    assert_eq!(builtin.len(), 17, "{perms}");
+    assert_eq!(builtin.len(), 20, "{perms}");
     let extra = s
         .create(
             &format!("{base}/permissions"),
