@@ -142,6 +142,9 @@ async fn record_tenant_metrics(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    if !ctx.plugins.any_metrics_collector() {
+        return next.run(req).await;
+    }
     let path = req.uri().path().to_string();
     let group: &'static str = if path.contains("/oauth/") || path.contains("/.well-known/") {
         "oauth"

@@ -121,6 +121,9 @@ pub struct PluginRuntime {
     tenants: RwLock<HashMap<Uuid, Arc<TenantPlugins>>>,
     failures: tokio::sync::mpsc::Sender<PluginFailure>,
     me: std::sync::Weak<PluginRuntime>,
+    /// Whether any tenant has a metrics-collector active (lets the request
+    /// path skip metrics entirely in the common case).
+    any_metrics_collector: std::sync::atomic::AtomicBool,
     failure_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<PluginFailure>>>,
     audit_throttle: std::sync::Mutex<HashMap<ThrottleKey, (Option<Instant>, u64)>>,
 }
@@ -158,6 +161,7 @@ impl PluginRuntime {
             tenants: RwLock::default(),
             failures: tx,
             me: me.clone(),
+            any_metrics_collector: Default::default(),
             failure_rx: std::sync::Mutex::new(Some(rx)),
             audit_throttle: Default::default(),
         }))
@@ -303,6 +307,17 @@ impl PluginRuntime {
                 }),
             );
         }
+        let any = tenants
+            .values()
+            .any(|t| !t.of(Category::MetricsCollector).is_empty());
+        self.any_metrics_collector
+            .store(any, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether any tenant has a metrics-collector plugin active.
+    pub fn any_metrics_collector(&self) -> bool {
+        self.any_metrics_collector
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn build_activation(
