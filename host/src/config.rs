@@ -74,6 +74,11 @@ pub struct PluginConfig {
     /// `PLUGIN_HTTP_ALLOWED_HOSTS`: comma-separated `host` or `host:port`
     /// entries plugins may reach (`*`: whatever manifests request). Default none.
     pub http_allowed_hosts: Vec<String>,
+    /// `PLUGIN_HTTP_ALLOW_PRIVATE_NETWORKS` (default false): whether a
+    /// granted host *name* may resolve to a loopback or private-network
+    /// address (RFC 1918, fc00::/7, CGNAT). IP literals listed verbatim in
+    /// `PLUGIN_HTTP_ALLOWED_HOSTS` are reachable without it.
+    pub http_allow_private_networks: bool,
     /// `PLUGIN_WARM_INSTANCES` (default 2): warm instances kept per activation.
     pub warm_instances: usize,
     /// `PLUGIN_MAX_FUEL` (default 1e9): maximum fuel per call.
@@ -90,6 +95,9 @@ pub struct PluginConfig {
     /// `PLUGIN_METRICS_INTERVAL_MS` (default 10000): how often
     /// metrics-collector plugins receive a batch.
     pub metrics_interval_ms: u64,
+    /// `PLUGIN_SYNC_INTERVAL_MS` (default 2000): how often a node picks up
+    /// plugin changes made on other nodes sharing its database.
+    pub sync_interval_ms: u64,
 }
 
 fn var(name: &'static str) -> Option<String> {
@@ -106,6 +114,21 @@ where
             name,
             message: e.to_string(),
         }),
+    }
+}
+
+/// A boolean variable: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`.
+fn flag(name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match var(name).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) => match v.as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(ConfigError::Invalid {
+                name,
+                message: format!("{v:?} is not a boolean (true or false)"),
+            }),
+        },
     }
 }
 
@@ -198,6 +221,7 @@ impl Config {
                             .collect()
                     })
                     .unwrap_or_default(),
+                http_allow_private_networks: flag("PLUGIN_HTTP_ALLOW_PRIVATE_NETWORKS", false)?,
                 warm_instances: parse("PLUGIN_WARM_INSTANCES", 2usize)?,
                 max_fuel: positive(
                     "PLUGIN_MAX_FUEL",
@@ -224,6 +248,10 @@ impl Config {
                 metrics_interval_ms: positive(
                     "PLUGIN_METRICS_INTERVAL_MS",
                     parse("PLUGIN_METRICS_INTERVAL_MS", 10_000i64)?,
+                )? as u64,
+                sync_interval_ms: positive(
+                    "PLUGIN_SYNC_INTERVAL_MS",
+                    parse("PLUGIN_SYNC_INTERVAL_MS", 2_000i64)?,
                 )? as u64,
             },
         })

@@ -47,6 +47,7 @@ impl Ctx {
                 ..OPERATOR_MAXIMA
             },
             http_allowed_hosts: p.http_allowed_hosts.clone(),
+            http_allow_private_networks: p.http_allow_private_networks,
             files_root: p.files_dir.clone(),
             warm_instances: p.warm_instances,
             breaker_threshold: p.breaker_threshold,
@@ -58,7 +59,7 @@ impl Ctx {
             Arc::new(crate::plugins::kv::DatabaseKv(store.clone())),
         )?;
         let passwords = PasswordHasherPool::new(config.password_hash_concurrency);
-        let keys = KeyRing::new(store.clone(), master_key.clone());
+        let keys = KeyRing::new(store.clone(), master_key.clone(), plugins.clone());
         Ok(Self {
             config: Arc::new(config),
             store,

@@ -155,6 +155,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             feed,
         ));
     }
+    // Read before loading, so a change another node makes meanwhile is
+    // picked up by the first sync.
+    let sync_from = crate::extensions::cluster_sync::fingerprints(&ctx)
+        .await
+        .context("reading plugin activations")?;
     crate::extensions::startup::load_all(&ctx)
         .await
         .context("loading plugins")?;
@@ -162,6 +167,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(crate::extensions::metrics_feed::run(
         ctx.clone(),
         std::time::Duration::from_millis(ctx.config.plugins.metrics_interval_ms),
+    ));
+    tokio::spawn(crate::extensions::cluster_sync::run(
+        ctx.clone(),
+        std::time::Duration::from_millis(ctx.config.plugins.sync_interval_ms),
+        sync_from,
     ));
     tokio::spawn(purge_expired_state(store.clone()));
     let listener = tokio::net::TcpListener::bind(addr)

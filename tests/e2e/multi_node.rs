@@ -128,3 +128,104 @@ async fn a_client_assertion_used_at_one_node_is_refused_at_the_other() {
         "assertion replay at B",
     );
 }
+
+/// Client-credentials access token claims at `issuer`.
+async fn cc_claims(
+    http: &reqwest::Client,
+    issuer: &str,
+    c: &crate::rp::Client,
+) -> serde_json::Value {
+    let t = tokens(
+        &token(
+            http,
+            issuer,
+            &[("grant_type", "client_credentials")],
+            &c.auth(),
+            None,
+        )
+        .await,
+        "client credentials",
+    );
+    crate::plugin_support::claims(t["access_token"].as_str().unwrap())
+}
+
+/// Polls node B until `want` holds for its tokens (the sync interval is
+/// 2 s by default; 20 s is the test's patience).
+async fn eventually_at_b(
+    http: &reqwest::Client,
+    issuer_b: &str,
+    c: &crate::rp::Client,
+    want: impl Fn(&serde_json::Value) -> bool,
+    what: &str,
+) {
+    let started = std::time::Instant::now();
+    loop {
+        let claims = cc_claims(http, issuer_b, c).await;
+        if want(&claims) {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{what}: node B still issues {claims}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn plugin_changes_made_at_one_node_reach_the_other() {
+    let (a, b, admin) = two_nodes().await;
+    let t = tenant(&a, &admin, "cluster-plugins").await;
+    let c = client(
+        &a,
+        &admin,
+        &t,
+        json!({"grant_types": ["client_credentials"], "scopes": ["api"]}),
+    )
+    .await;
+    let http = backchannel();
+    let issuer_b = at_b(&a, &b, &t.issuer);
+    // Installed and activated through node A only.
+    crate::plugin_support::install(
+        &a,
+        &admin,
+        &crate::plugin_support::rust_plugin("tenant-claims"),
+    )
+    .await;
+    crate::plugin_support::activate(
+        &a,
+        &admin,
+        &t.tid,
+        "tenant-claims",
+        json!({"token_kinds": ["access"], "static_claims": {"org": "acme"}}),
+    )
+    .await;
+    assert_eq!(cc_claims(&http, &t.issuer, &c).await["org"], "acme");
+    eventually_at_b(&http, &issuer_b, &c, |c| c["org"] == "acme", "activation").await;
+    // Reconfigured at A.
+    let (st, v) = a
+        .put(
+            &format!("/api/v1/tenants/{}/plugins/tenant-claims", t.tid),
+            &admin,
+            json!({"config": {"token_kinds": ["access"], "static_claims": {"org": "globex"}}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    eventually_at_b(
+        &http,
+        &issuer_b,
+        &c,
+        |c| c["org"] == "globex",
+        "new configuration",
+    )
+    .await;
+    // Removed at A.
+    let (st, v) = a
+        .delete(
+            &format!("/api/v1/tenants/{}/plugins/tenant-claims", t.tid),
+            &admin,
+        )
+        .await;
+    assert!(st.is_success(), "{st}: {v}");
+    eventually_at_b(&http, &issuer_b, &c, |c| c.get("org").is_none(), "removal").await;
+}

@@ -20,7 +20,9 @@
 //!
 //! Environment: `BENCH_SECONDS` (per HTTP phase, default 8),
 //! `BENCH_CONCURRENCY` (default 64), `BENCH_CALLS` (in-process calls,
-//! default 20000), `BENCH_SERVER_CPU` (default 0), `VAULTARIS_BIN`.
+//! default 20000), `BENCH_SERVER_CPU` (default 0), `VAULTARIS_BIN`,
+//! `BENCH_ONLY` (only customizers whose label contains this text),
+//! `BENCH_IN_PROCESS_ONLY` (stop after part 1, e.g. under callgrind).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -83,9 +85,15 @@ fn rust_wasm(crate_name: &str) -> PathBuf {
         .join(format!("{}.wasm", crate_name.replace('-', "_")))
 }
 
+/// `BENCH_ONLY=<text>`: only the customizers whose label contains it.
+fn selected(label: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |f| label.to_lowercase().contains(&f.to_lowercase()))
+}
+
 fn customizers() -> Vec<(Artifact, Value)> {
     let mut out = Vec::new();
     let mut add = |a: Option<Artifact>, config: Value, hint: &str| match a {
+        Some(a) if !selected(a.label) => {}
         Some(a) => out.push((a, config)),
         None => println!("(skipping a plugin: build it first: {hint})"),
     };
@@ -133,6 +141,7 @@ fn runtime(cache: &Path, warm: usize) -> Result<Arc<PluginRuntime>> {
         RuntimeSettings {
             maxima: OPERATOR_MAXIMA,
             http_allowed_hosts: vec![],
+            http_allow_private_networks: false,
             files_root: None,
             warm_instances: warm,
             breaker_threshold: u32::MAX,
@@ -737,6 +746,9 @@ async fn over_http(seconds: u64, concurrency: usize) -> Result<()> {
 #[tokio::main]
 async fn main() -> Result<()> {
     in_process(env_or("BENCH_CALLS", 20_000u32)).await?;
+    if std::env::var("BENCH_IN_PROCESS_ONLY").is_ok() {
+        return Ok(());
+    }
     over_http(
         env_or("BENCH_SECONDS", 8u64),
         env_or("BENCH_CONCURRENCY", 64usize),

@@ -13,6 +13,17 @@
 //!   included) before anything is stored.
 //! - `failure_mode: open` applies only to categories that may fail open
 //!   (token customization, observers); security decisions stay closed.
+//! - encryption-provider: at most one enabled per tenant (the contract's
+//!   rule; a second is refused with 409), so "the tenant's provider" is
+//!   never ambiguous. Before an activation is disabled or deleted, every
+//!   live signing key that plugin encrypted is re-wrapped under the master
+//!   key (`oauth::keys::unwrap_from_provider`), under the key ring's
+//!   maintenance lock so no rotation seals a new key with it meanwhile. If
+//!   that fails — the plugin is unavailable (503) or refuses (409) — the
+//!   activation is left exactly as it was: disabling a provider must never
+//!   leave keys nobody can decrypt. Enabling a provider changes no stored
+//!   key: new keys use it, existing ones move with
+//!   `POST /api/v1/tenants/{tid}/keys/reencrypt`.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +36,7 @@ use crate::audit::event;
 use crate::context::Ctx;
 use crate::error::{Error, FieldError, Result};
 use crate::model::Actor;
+use crate::oauth::keys;
 use crate::plugins::limits::{LimitOverrides, Limits};
 use crate::plugins::manifest::{Category, FailureMode, PluginManifest};
 use crate::plugins::runtime::ActivationSpec;
@@ -362,6 +374,39 @@ pub async fn put(
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
+    if req.enabled && m.categories.contains(&Category::EncryptionProvider) {
+        for other in ctx.store.tenant_plugins(tenant).await? {
+            if other.plugin_id == plugin_id || !other.enabled {
+                continue;
+            }
+            let (om, _) = manifest_of(ctx, &other.plugin_id).await?;
+            if om.categories.contains(&Category::EncryptionProvider) {
+                return Err(Error::Conflict(format!(
+                    "encryption-provider {} is already active for this tenant; only one may be \
+                     (disable it first: its keys are re-wrapped under the master key)",
+                    other.plugin_id
+                )));
+            }
+        }
+    }
+    // Disabling: keys this plugin encrypted go back under the master key
+    // first; if that fails nothing below runs (see the module docs). The
+    // lock is held until the runtime has the new activation.
+    let maintenance = if req.enabled {
+        None
+    } else {
+        let held = ctx.keys.maintenance().await;
+        keys::unwrap_from_provider(
+            ctx,
+            &held,
+            actor,
+            tenant,
+            plugin_id,
+            "plugin.activation.disable",
+        )
+        .await?;
+        Some(held)
+    };
     let now = Timestamp::now();
     let secrets_enc = (!secrets.is_empty()).then(|| {
         ctx.master.seal(
@@ -405,11 +450,32 @@ pub async fn put(
     );
     ctx.store.upsert_tenant_plugin(&rec, &ev).await?;
     reload_tenant(ctx, tenant).await?;
+    drop(maintenance);
     view(ctx, rec, &m, version)
 }
 
-/// Removes a tenant's activation.
+/// Removes a tenant's activation. Signing keys the plugin encrypted are
+/// first re-wrapped under the master key; if that fails, nothing is removed.
 pub async fn delete(ctx: &Ctx, actor: &Actor, tenant: Uuid, plugin_id: &str) -> Result<()> {
+    if !ctx
+        .store
+        .tenant_plugins(tenant)
+        .await?
+        .iter()
+        .any(|r| r.plugin_id == plugin_id)
+    {
+        return Err(Error::NotFound("plugin activation"));
+    }
+    let held = ctx.keys.maintenance().await;
+    keys::unwrap_from_provider(
+        ctx,
+        &held,
+        actor,
+        tenant,
+        plugin_id,
+        "plugin.activation.delete",
+    )
+    .await?;
     let ev = event(
         tenant,
         actor,
@@ -425,7 +491,9 @@ pub async fn delete(ctx: &Ctx, actor: &Actor, tenant: Uuid, plugin_id: &str) -> 
     {
         return Err(Error::NotFound("plugin activation"));
     }
-    reload_tenant(ctx, tenant).await
+    let reloaded = reload_tenant(ctx, tenant).await;
+    drop(held);
+    reloaded
 }
 
 /// The runtime spec of a stored activation.
@@ -444,8 +512,15 @@ pub fn spec(ctx: &Ctx, rec: &TenantPluginRecord) -> Result<ActivationSpec> {
     })
 }
 
+/// Serialises `reload_tenant`: a reload reads the database and then
+/// replaces the runtime's activations, so two reloads interleaving (an
+/// admin change and the multi-node sync, say) could otherwise install the
+/// older read last.
+static RELOADS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Loads a tenant's stored activations into the runtime.
 pub async fn reload_tenant(ctx: &Ctx, tenant: Uuid) -> Result<()> {
+    let _one_at_a_time = RELOADS.lock().await;
     let specs = ctx
         .store
         .tenant_plugins(tenant)

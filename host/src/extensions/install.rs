@@ -350,6 +350,16 @@ pub async fn remove(ctx: &Ctx, actor: &Actor, id: &str, force: bool) -> Result<(
             tenants.len()
         )));
     }
+    // An encryption-provider going away takes its keys with it unless they
+    // are re-wrapped under the master key first; if that fails for any
+    // tenant, nothing is removed (see extensions/activation.rs).
+    let held = ctx.keys.maintenance().await;
+    if rec_is_encryption_provider(&rec) {
+        for t in &tenants {
+            crate::oauth::keys::unwrap_from_provider(ctx, &held, actor, *t, id, "plugin.remove")
+                .await?;
+        }
+    }
     let ev = event(
         MASTER_TENANT_ID,
         actor,
@@ -363,5 +373,13 @@ pub async fn remove(ctx: &Ctx, actor: &Actor, id: &str, force: bool) -> Result<(
     for t in tenants {
         super::activation::reload_tenant(ctx, t).await?;
     }
+    drop(held);
     Ok(())
+}
+
+/// Whether an installed plugin's manifest declares the encryption-provider category.
+fn rec_is_encryption_provider(rec: &crate::store::PluginRecord) -> bool {
+    rec.manifest.0["categories"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c == "encryption-provider"))
 }

@@ -5,6 +5,7 @@
 
 pub mod activation;
 pub mod audit_feed;
+pub mod cluster_sync;
 pub mod failures;
 pub mod install;
 pub mod metrics_feed;

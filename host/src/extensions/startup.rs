@@ -37,32 +37,13 @@ pub async fn load_all(ctx: &Ctx) -> anyhow::Result<StartupReport> {
     let mut report = StartupReport::default();
     for art in ctx.store.all_plugin_artifacts().await? {
         let id = art.record.id.clone();
-        let actual = sha256_hex(&art.component);
-        if actual != art.record.sha256 {
-            tracing::error!(plugin = %id, "stored component does not match its SHA-256; not loading it");
-            report.failed += 1;
-            continue;
-        }
-        let manifest: PluginManifest = match serde_json::from_value(art.record.manifest.0.clone()) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!(plugin = %id, error = %e, "stored manifest unreadable");
-                report.failed += 1;
-                continue;
-            }
-        };
-        match ctx
-            .plugins
-            .prepare(manifest, actual, Arc::new(art.component))
-            .await
-        {
-            Ok(p) => {
+        match load_artifact(ctx, art).await {
+            Ok(from_cache) => {
                 report.plugins += 1;
-                report.from_cache += usize::from(p.from_cache);
-                ctx.plugins.install(p);
+                report.from_cache += usize::from(from_cache);
             }
             Err(e) => {
-                tracing::error!(plugin = %id, error = %format!("{e:#}"), "plugin failed to load");
+                tracing::error!(plugin = %id, error = %e, "plugin failed to load");
                 report.failed += 1;
             }
         }
@@ -91,6 +72,28 @@ pub async fn load_all(ctx: &Ctx) -> anyhow::Result<StartupReport> {
         "plugins loaded"
     );
     Ok(report)
+}
+
+/// Verifies, compiles (or loads from the compiled cache) and installs one
+/// stored plugin into the runtime; answers whether the cache served it.
+pub(crate) async fn load_artifact(
+    ctx: &Ctx,
+    art: crate::store::PluginArtifact,
+) -> Result<bool, String> {
+    let actual = sha256_hex(&art.component);
+    if actual != art.record.sha256 {
+        return Err("stored component does not match its SHA-256; not loading it".into());
+    }
+    let manifest: PluginManifest = serde_json::from_value(art.record.manifest.0.clone())
+        .map_err(|e| format!("stored manifest unreadable: {e}"))?;
+    let p = ctx
+        .plugins
+        .prepare(manifest, actual, Arc::new(art.component))
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let from_cache = p.from_cache;
+    ctx.plugins.install(p);
+    Ok(from_cache)
 }
 
 /// Installs every `<dir>/<name>/manifest.json` with its component (the

@@ -1,4 +1,5 @@
-//! `/api/v1/tenants/{tenant_id}/keys`: listing and rotating signing keys.
+//! `/api/v1/tenants/{tenant_id}/keys`: listing, rotating and re-encrypting
+//! signing keys.
 
 use axum::Json;
 use axum::body::Body;
@@ -14,13 +15,14 @@ use super::extract::{ApiJson, ApiPath, Auth};
 use super::problem::{ApiResult, Problem};
 use crate::authz;
 use crate::context::Ctx;
-use crate::oauth::keys::{self, RotateKeys, SigningKeyView};
+use crate::oauth::keys::{self, ReencryptReport, RotateKeys, SigningKeyView};
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<Ctx> {
     OpenApiRouter::new()
         .routes(routes!(list_keys))
         .routes(routes!(rotate_keys))
+        .routes(routes!(reencrypt_keys))
 }
 
 /// An optional JSON object body: an empty body is `None`; anything else must
@@ -98,4 +100,24 @@ async fn rotate_keys(
     Ok(Json(
         keys::rotate_keys(&ctx, &auth.actor(), tid, body.unwrap_or_default()).await?,
     ))
+}
+
+/// Re-encrypts every live signing key of the tenant under its
+/// encryption-provider plugin's current key (after the provider was
+/// activated, or its current key changed). Keys already under that key are
+/// left alone; nothing changes unless every key could be re-encrypted.
+/// 409 when the tenant has no active encryption provider or the provider
+/// refuses a key; 503 when it is unavailable.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/keys/reencrypt", tag = "keys",
+    params(("tenant_id" = Uuid, Path)),
+    responses((status = 200, body = ReencryptReport), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 503, body = Problem)),
+    security(("bearer" = [])))]
+async fn reencrypt_keys(
+    State(ctx): State<Ctx>,
+    auth: Auth,
+    ApiPath(tid): ApiPath<Uuid>,
+) -> ApiResult<Json<ReencryptReport>> {
+    authz::authorize(&ctx, &auth.principal, tid, "keys", "rotate").await?;
+    Ok(Json(keys::reencrypt_keys(&ctx, &auth.actor(), tid).await?))
 }

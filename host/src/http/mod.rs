@@ -5,6 +5,7 @@ pub mod applications;
 pub mod audit;
 pub mod clients;
 pub mod extract;
+pub mod federated_identities;
 pub mod groups;
 pub mod health;
 pub mod keys;
@@ -81,6 +82,7 @@ pub fn api() -> (Router<Ctx>, utoipa::openapi::OpenApi) {
         .merge(oauth::documented_routes())
         .merge(tenants::router())
         .merge(users::router())
+        .merge(federated_identities::router())
         .merge(sessions::router())
         .merge(roles::router())
         .merge(groups::router())

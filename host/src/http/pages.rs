@@ -11,6 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::model::Tenant;
+use crate::plugins::hooks::identity_provider::ProviderButton;
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -72,6 +73,8 @@ button.secondary {{ background: #e8ebf2; color: #1c2333; margin-top: 10px; }}
 .error {{ background: #fdecec; color: #8a1c1c; padding: 10px 12px; border-radius: 8px; margin-bottom: 12px; }}
 ul.scopes {{ padding-left: 20px; }}
 .logo {{ max-height: 40px; margin-bottom: 16px; }}
+p.or {{ text-align: center; color: #5b6475; margin: 20px 0 0; }}
+img.icon {{ height: 1em; vertical-align: -0.15em; }}
 </style>
 </head>
 <body>
@@ -91,7 +94,7 @@ ul.scopes {{ padding-left: 20px; }}
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src https:; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -129,6 +132,31 @@ pub struct LoginForm<'a> {
     pub login_hint: Option<&'a str>,
     /// A message from the last attempt.
     pub error: Option<&'a str>,
+    /// The tenant's identity providers, one button each.
+    pub providers: &'a [ProviderButton],
+}
+
+/// The federated sign-in buttons: submit buttons of the same form, so the
+/// sealed request and the CSRF token travel with them and no script is
+/// needed; `formnovalidate` lets them through with the password empty.
+fn provider_buttons(providers: &[ProviderButton]) -> String {
+    if providers.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(r#"<p class="or">or</p>"#);
+    for p in providers {
+        let icon = p
+            .icon_url
+            .as_deref()
+            .map(|u| format!(r#"<img class="icon" src="{}" alt=""> "#, escape(u)))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            r#"<button class="secondary" id="provider-{id}" type="submit" name="provider" value="{id}" formnovalidate>{icon}{name}</button>"#,
+            id = escape(&p.plugin_id),
+            name = escape(&p.display_name),
+        ));
+    }
+    out
 }
 
 /// Renders the sign-in page.
@@ -146,6 +174,7 @@ pub fn login(tenant: &Tenant, status: StatusCode, f: &LoginForm<'_>) -> Response
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button id="submit" type="submit">Sign in</button>
+{providers}
 </form>"#,
         client = escape(f.client_name),
         action = escape(f.action),
@@ -153,6 +182,7 @@ pub fn login(tenant: &Tenant, status: StatusCode, f: &LoginForm<'_>) -> Response
         flow = hidden("flow", f.flow),
         csrf = hidden("csrf", f.csrf),
         hint = escape(f.login_hint.unwrap_or("")),
+        providers = provider_buttons(f.providers),
     );
     page(tenant, status, "Sign in", &body)
 }

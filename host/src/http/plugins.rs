@@ -195,10 +195,14 @@ async fn active_schemas(
 
 /// Activates (or reconfigures) a plugin for the tenant: enabled flag,
 /// configuration validated against the plugin's schema (secrets sealed),
-/// limit overrides, order, failure mode. Takes effect at once.
+/// limit overrides, order, failure mode. Takes effect at once. Disabling an
+/// encryption-provider first re-wraps the signing keys it encrypted under
+/// the master key: 503 (provider unavailable) or 409 (provider refuses, or
+/// a second provider would be enabled) change nothing.
 #[utoipa::path(put, path = "/api/v1/tenants/{tenant_id}/plugins/{plugin_id}", tag = "plugins",
     params(("tenant_id" = Uuid, Path), ("plugin_id" = String, Path)), request_body = PutActivation,
-    responses((status = 200, body = ActivationView), (status = 404, body = Problem), (status = 422, body = Problem)),
+    responses((status = 200, body = ActivationView), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem), (status = 503, body = Problem)),
     security(("bearer" = [])))]
 async fn put_activation(
     State(ctx): State<Ctx>,
@@ -213,9 +217,11 @@ async fn put_activation(
 }
 
 /// Removes the tenant's activation of a plugin (its configuration too).
+/// An encryption-provider's signing keys are first re-wrapped under the
+/// master key; 503 or 409 when that fails, and nothing is removed.
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant_id}/plugins/{plugin_id}", tag = "plugins",
     params(("tenant_id" = Uuid, Path), ("plugin_id" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem)),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem), (status = 503, body = Problem)),
     security(("bearer" = [])))]
 async fn delete_activation(
     State(ctx): State<Ctx>,

@@ -411,6 +411,31 @@ pub async fn set_password(
     id: Uuid,
     req: SetPassword,
 ) -> Result<()> {
+    set_password_inner(ctx, actor, tenant_id, id, req, None).await
+}
+
+/// Sets a user's password only if the current one is still `expected`
+/// (its hash; `None` for no password): a reset link checked against one
+/// password cannot overwrite a password set meanwhile. 409 otherwise.
+pub async fn set_password_replacing(
+    ctx: &Ctx,
+    actor: &Actor,
+    tenant_id: Uuid,
+    id: Uuid,
+    req: SetPassword,
+    expected: Option<&str>,
+) -> Result<()> {
+    set_password_inner(ctx, actor, tenant_id, id, req, Some(expected)).await
+}
+
+async fn set_password_inner(
+    ctx: &Ctx,
+    actor: &Actor,
+    tenant_id: Uuid,
+    id: Uuid,
+    req: SetPassword,
+    expected: Option<Option<&str>>,
+) -> Result<()> {
     let mut v = Validator::new();
     v.password("password", &req.password);
     v.finish()?;
@@ -433,7 +458,7 @@ pub async fn set_password(
     let hash = ctx.passwords.hash(req.password).await?;
     let ev = event(tenant_id, actor, "user.password_set", "user", id, json!({}));
     ctx.store
-        .set_password(tenant_id, id, &hash, &ev)
+        .set_password(tenant_id, id, &hash, expected, &ev)
         .await
         .map_err(Error::from_store("user"))?;
     ext::after(

@@ -68,6 +68,33 @@ pub struct TenantSettings {
     pub id_token_lifetime: Option<i64>,
     /// Require a server-issued `DPoP-Nonce` in every DPoP proof (RFC 9449 §8).
     pub dpop_nonce_required: Option<bool>,
+    /// Upstreams (identity-provider plugin and issuer) whose verified
+    /// emails are trusted: a first sign-in may link the account with that
+    /// email, and users they create keep `email_verified`. Only list
+    /// upstreams that verify email ownership themselves.
+    pub trusted_email_providers: Option<Vec<TrustedEmailProvider>>,
+}
+
+/// An upstream whose `email_verified` the tenant believes.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedEmailProvider {
+    /// The identity-provider plugin.
+    pub plugin_id: String,
+    /// The upstream issuer, exactly as the plugin reports it. Trust is per
+    /// issuer: re-pointing a trusted plugin at another upstream does not
+    /// carry the trust over.
+    pub issuer: String,
+}
+
+impl TenantSettings {
+    /// Whether the tenant trusts `issuer`'s verified emails via `plugin_id`.
+    pub fn trusts_email_from(&self, plugin_id: &str, issuer: &str) -> bool {
+        self.trusted_email_providers.as_ref().is_some_and(|t| {
+            t.iter()
+                .any(|p| p.plugin_id == plugin_id && p.issuer == issuer)
+        })
+    }
 }
 
 /// A tenant as answered by the API, with its issuer URL.

@@ -148,7 +148,19 @@ impl From<crate::store::StoreError> for OAuthError {
 }
 
 impl From<crate::oauth::keys::KeyError> for OAuthError {
+    /// Keys that cannot be opened now (their encryption provider failed, or
+    /// a stored key failed authentication) answer `temporarily_unavailable`
+    /// (503), logged with the cause, which the client is not told.
     fn from(e: crate::oauth::keys::KeyError) -> Self {
-        OAuthError::server_error(e)
+        match e {
+            crate::oauth::keys::KeyError::Store(s) => OAuthError::from(s),
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "signing keys unavailable");
+                OAuthError::temporarily_unavailable(
+                    "the issuer's signing keys are temporarily unavailable",
+                )
+            }
+            other => OAuthError::server_error(other),
+        }
     }
 }

@@ -9,9 +9,28 @@
 //! provisioning and is not audited; rotation is.
 //!
 //! Security decisions:
-//! - Private keys are stored sealed (AES-256-GCM under the master key, bound
-//!   to the kid) and opened only into this cache; a key whose opened secret
-//!   does not match its kid is refused.
+//! - Private keys are stored encrypted and opened only into this cache; a
+//!   key whose opened secret does not match its kid is refused. A tenant
+//!   without an encryption-provider plugin keeps the built-in sealing
+//!   (AES-256-GCM under the master key, bound to the kid); a tenant with
+//!   one has new keys encrypted by the plugin (BYOK / KMS), bound to
+//!   (tenant, `signing_keys`, `private_key_enc`, kid) — see
+//!   `crypto::field_encryption`. Reads follow the stored format, so keys
+//!   sealed before the provider was activated stay usable until
+//!   re-encrypted (`reencrypt_keys`).
+//! - Fail closed: a provider that cannot encrypt refuses the rotation; one
+//!   that cannot decrypt makes the tenant's signing and verification answer
+//!   503 (`temporarily_unavailable` on OAuth endpoints) — never a fallback,
+//!   never a 500 — and only that tenant is affected. A stored key that
+//!   fails authentication (tampered with, or copied from another row) is
+//!   audited as `key.tamper_detected` (at most once a minute per key).
+//! - One load per tenant at a time: requests arriving while a tenant's keys
+//!   are being opened wait for that load instead of each calling the
+//!   provider.
+//! - Changing how keys are stored (rotation, re-encryption, re-wrapping
+//!   before a provider is disabled) is serialised on this node by one
+//!   maintenance lock, and every re-wrap is a compare-and-set in one
+//!   audited transaction: all keys change or none does.
 //! - The cache lives at most 60 seconds (less when a retiring key's window
 //!   ends sooner), so a rotation on another node is picked up promptly and a
 //!   retired key leaves the JWKS on time.
@@ -30,10 +49,15 @@ use uuid::Uuid;
 
 use crate::audit::event;
 use crate::context::Ctx;
+use crate::crypto::field_encryption::{
+    self, Field, FieldCrypto, FieldError, PLUGIN_FORMAT_PREFIX, Stored,
+};
 use crate::crypto::sealing::MasterKey;
 use crate::crypto::signing::{Ed25519Key, JwsSigningKey, KeyAlgorithm};
 use crate::error::Error;
 use crate::model::{Actor, SigningKeyRecord, Tenant};
+use crate::plugins::PluginRuntime;
+use crate::plugins::hooks::encryption_provider::EncryptionFailure;
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 
@@ -50,6 +74,9 @@ const ID_TOKEN_LIFETIME_FLOOR: i64 = 3600;
 /// Added to the overlap: other nodes may sign with the old key until their
 /// cache expires (`CACHE_TTL`), and clocks drift (60 s).
 const ROTATION_MARGIN: i64 = CACHE_TTL.as_secs() as i64 + 60;
+
+/// A key that failed authentication is audited at most this often.
+const TAMPER_AUDIT_PERIOD: Duration = Duration::from_secs(60);
 
 /// JWK members that may appear in a published public key.
 const PUBLIC_MEMBERS: &[&str] = &["kty", "crv", "x", "y", "n", "e", "kid", "use", "alg"];
@@ -98,9 +125,19 @@ pub enum KeyError {
     /// The tenant has no active key (of some algorithm) and none could be made.
     #[error("tenant has no active signing key")]
     NoActiveKey,
-    /// A sealed key could not be opened (wrong master key?).
-    #[error("signing key {0} cannot be opened with this master key")]
+    /// A stored key failed authentication or does not match its kid:
+    /// tampered with, copied from another row, or sealed under another
+    /// master key.
+    #[error("signing key {0} cannot be opened: it failed authentication")]
     Sealed(String),
+    /// The tenant's encryption provider could not encrypt or decrypt a key.
+    #[error("signing key {kid}: {error}")]
+    Encryption {
+        /// The key.
+        kid: String,
+        /// What failed.
+        error: FieldError,
+    },
     /// No key signs under this JWS algorithm.
     #[error("unsupported signing algorithm {0}")]
     UnsupportedAlgorithm(String),
@@ -112,12 +149,55 @@ pub enum KeyError {
     Store(#[from] StoreError),
 }
 
+impl KeyError {
+    /// Whether the tenant's keys cannot be used right now (a key cannot be
+    /// opened, or its provider failed): the request answers 503, not 500.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, KeyError::Sealed(_) | KeyError::Encryption { .. })
+    }
+
+    /// The error an administrative change (re-encryption, disabling a
+    /// provider) answers: 503 when trying again may help, 409 when an
+    /// administrator must act first (a provider refusing, a key failing
+    /// authentication, a provider that is not active).
+    pub fn for_admin(self) -> Error {
+        match self {
+            KeyError::Encryption { kid, error } if error.is_transient() => {
+                Error::Unavailable(format!("signing key {kid}: {error}"))
+            }
+            KeyError::Encryption {
+                kid,
+                error: FieldError::Provider(EncryptionFailure::NotActive { plugin_id }),
+            } => Error::Conflict(format!(
+                "signing key {kid} is encrypted by plugin {plugin_id}, which is not an active \
+                 encryption-provider of this tenant on this node (disabled, or it failed to \
+                 load); enable it first; nothing was changed"
+            )),
+            e @ (KeyError::Encryption { .. } | KeyError::Sealed(_)) => {
+                Error::Conflict(format!("{e}; nothing was changed"))
+            }
+            other => Error::from(other),
+        }
+    }
+}
+
 impl From<KeyError> for Error {
     fn from(e: KeyError) -> Self {
         match e {
             KeyError::Store(s) => Error::from(s),
+            e if e.is_unavailable() => Error::Unavailable(e.to_string()),
             other => Error::Internal(other.to_string()),
         }
+    }
+}
+
+/// Proof that the caller holds the key ring's maintenance lock (see
+/// `KeyRing::maintenance`).
+pub struct MaintenanceGuard(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
+
+impl std::fmt::Debug for MaintenanceGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MaintenanceGuard")
     }
 }
 
@@ -125,32 +205,45 @@ impl From<KeyError> for Error {
 #[derive(Clone, Debug)]
 pub struct KeyRing {
     store: Store,
-    master: MasterKey,
+    fields: FieldCrypto,
     cache: Arc<RwLock<HashMap<Uuid, Arc<TenantKeys>>>>,
-    /// Serialises creating missing keys, so a burst of first requests to a
-    /// tenant generates one RSA key, not one per request.
-    creating: Arc<tokio::sync::Mutex<()>>,
+    /// One load per tenant at a time (see the module documentation).
+    loading: Arc<std::sync::Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Serialises changes to how keys are stored on this node: creating
+    /// missing keys (a burst of first requests generates one RSA key, not
+    /// one per request), rotation, re-encryption, and re-wrapping before a
+    /// provider is disabled (so no key gets sealed by a provider that is
+    /// being disabled).
+    maintenance: Arc<tokio::sync::Mutex<()>>,
+    /// When each (tenant, kid) failing authentication was last audited.
+    tamper_audited: Arc<std::sync::Mutex<HashMap<(Uuid, String), Instant>>>,
 }
 
 impl KeyRing {
-    /// An empty ring over `store`.
-    pub fn new(store: Store, master: MasterKey) -> Self {
+    /// An empty ring over `store`; private keys are sealed with `master`,
+    /// or by a tenant's encryption-provider plugin in `plugins`.
+    pub fn new(store: Store, master: MasterKey, plugins: Arc<PluginRuntime>) -> Self {
         Self {
             store,
-            master,
+            fields: FieldCrypto::new(master, plugins),
             cache: Arc::default(),
-            creating: Arc::default(),
+            loading: Arc::default(),
+            maintenance: Arc::default(),
+            tamper_audited: Arc::default(),
         }
     }
 
-    /// Generates a new Ed25519 key record for `tenant_id`, sealed (tenant
-    /// provisioning; the ES256 and RS256 keys follow on first use).
-    pub fn new_key_record(&self, tenant_id: Uuid) -> SigningKeyRecord {
-        self.record_of(tenant_id, &JwsSigningKey::generate(KeyAlgorithm::EdDSA))
+    /// Takes the maintenance lock (held across a change to how a tenant's
+    /// keys are stored, e.g. while disabling an encryption provider).
+    pub async fn maintenance(&self) -> MaintenanceGuard {
+        MaintenanceGuard(self.maintenance.clone().lock_owned().await)
     }
 
-    /// Generates a new active key record of `alg` for `tenant_id`, sealed.
-    /// Generation runs off the async runtime (RSA takes a while).
+    /// Generates a new active key record of `alg` for `tenant_id`, its
+    /// private half encrypted by the tenant's encryption provider if it has
+    /// one (failing, never falling back, if the provider fails), else
+    /// sealed with the master key. Generation runs off the async runtime
+    /// (RSA takes a while).
     pub async fn generate_key_record(
         &self,
         tenant_id: Uuid,
@@ -159,20 +252,101 @@ impl KeyRing {
         let key = tokio::task::spawn_blocking(move || JwsSigningKey::generate(alg))
             .await
             .map_err(|e| KeyError::Crypto(e.to_string()))?;
-        Ok(self.record_of(tenant_id, &key))
-    }
-
-    /// Seals `key` into a storable active record. The sealed blob is bound
-    /// to the kid, so it cannot be moved onto another row.
-    fn record_of(&self, tenant_id: Uuid, key: &JwsSigningKey) -> SigningKeyRecord {
-        SigningKeyRecord {
+        let private_key_enc = self
+            .fields
+            .seal(
+                Field::signing_key(tenant_id, key.kid()),
+                &key.secret_bytes(),
+            )
+            .await
+            .map_err(|error| KeyError::Encryption {
+                kid: key.kid().to_string(),
+                error,
+            })?;
+        Ok(SigningKeyRecord {
             kid: key.kid().to_string(),
             tenant_id,
             algorithm: key.algorithm().as_str().into(),
             public_jwk: key.public_jwk(),
-            private_key_enc: self.master.seal(&key.secret_bytes(), key.kid()),
+            private_key_enc,
             status: "active".into(),
             created_at: Timestamp::now(),
+        })
+    }
+
+    /// Opens a stored key of `tenant_id`: decrypts its private half (master
+    /// key or plugin, by format) and checks it is the key its kid names.
+    async fn open_record(
+        &self,
+        tenant_id: Uuid,
+        record: &SigningKeyRecord,
+    ) -> Result<JwsSigningKey, KeyError> {
+        let kid = &record.kid;
+        let alg = KeyAlgorithm::parse(&record.algorithm)
+            .ok_or_else(|| KeyError::UnsupportedAlgorithm(record.algorithm.clone()))?;
+        let field = Field::signing_key(tenant_id, kid);
+        let secret = match self.fields.open(field, &record.private_key_enc).await {
+            Ok(s) => s,
+            Err(error) => {
+                if error.is_tamper() || matches!(error, FieldError::Malformed) {
+                    self.audit_tamper(tenant_id, record, &error.to_string())
+                        .await;
+                    return Err(KeyError::Sealed(kid.clone()));
+                }
+                return Err(KeyError::Encryption {
+                    kid: kid.clone(),
+                    error,
+                });
+            }
+        };
+        // Security: even an authentic ciphertext must hold this very key
+        // (a provider ignoring the associated data cannot swap keys).
+        match JwsSigningKey::from_secret_bytes(alg, kid, &secret) {
+            Ok(key) => Ok(key),
+            Err(_) => {
+                self.audit_tamper(
+                    tenant_id,
+                    record,
+                    "the decrypted key is not the key its kid names",
+                )
+                .await;
+                Err(KeyError::Sealed(kid.clone()))
+            }
+        }
+    }
+
+    /// Audits a stored key failing authentication (throttled per key).
+    async fn audit_tamper(&self, tenant_id: Uuid, record: &SigningKeyRecord, detail: &str) {
+        tracing::error!(%tenant_id, kid = %record.kid, error = %detail,
+            "a stored signing key failed authentication (tampered with or moved?)");
+        {
+            let mut seen = self.tamper_audited.lock().expect("tamper lock");
+            let now = Instant::now();
+            if seen.len() > 10_000 {
+                seen.retain(|_, at| now.duration_since(*at) < TAMPER_AUDIT_PERIOD);
+            }
+            let key = (tenant_id, record.kid.clone());
+            if seen
+                .get(&key)
+                .is_some_and(|at| now.duration_since(*at) < TAMPER_AUDIT_PERIOD)
+            {
+                return;
+            }
+            seen.insert(key, now);
+        }
+        let sealing = field_encryption::parse(&record.private_key_enc)
+            .map(|s| s.describe())
+            .unwrap_or_else(|_| json!({ "sealing": "unknown" }));
+        let ev = event(
+            tenant_id,
+            &Actor::system(),
+            "key.tamper_detected",
+            "signing_key",
+            &record.kid,
+            json!({ "algorithm": record.algorithm, "stored": sealing, "error": detail }),
+        );
+        if let Err(e) = self.store.append_audit(&ev).await {
+            tracing::warn!(error = %e, "auditing a tampered signing key failed");
         }
     }
 
@@ -196,6 +370,12 @@ impl KeyRing {
     /// The tenant's keys, from cache or freshly opened. A tenant lacking an
     /// active key of some algorithm gets one generated and stored here.
     pub async fn get(&self, tenant_id: Uuid) -> Result<Arc<TenantKeys>, KeyError> {
+        if let Some(k) = self.cached(tenant_id) {
+            return Ok(k);
+        }
+        let lock = self.load_lock(tenant_id);
+        let _loading = lock.lock().await;
+        // Another request may have loaded them while this one waited.
         if let Some(k) = self.cached(tenant_id) {
             return Ok(k);
         }
@@ -238,6 +418,16 @@ impl KeyRing {
         }
     }
 
+    /// The tenant's load lock (entries nobody holds are dropped once many
+    /// tenants have loaded keys).
+    fn load_lock(&self, tenant_id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.loading.lock().expect("load lock map");
+        if locks.len() > 1024 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(tenant_id).or_default().clone()
+    }
+
     fn missing(rows: &[(SigningKeyRecord, Option<Timestamp>)]) -> Vec<KeyAlgorithm> {
         KeyAlgorithm::ALL
             .into_iter()
@@ -255,7 +445,7 @@ impl KeyRing {
             .verifying_signing_keys(tenant_id, Timestamp::now())
             .await?;
         if !Self::missing(&rows).is_empty() {
-            let _guard = self.creating.lock().await;
+            let _guard = self.maintenance().await;
             rows = self
                 .store
                 .verifying_signing_keys(tenant_id, Timestamp::now())
@@ -272,12 +462,13 @@ impl KeyRing {
                 .verifying_signing_keys(tenant_id, Timestamp::now())
                 .await?;
         }
-        self.open(rows)
+        self.open(tenant_id, rows).await
     }
 
     /// Opens the active keys and builds the JWKS.
-    fn open(
+    async fn open(
         &self,
+        tenant_id: Uuid,
         rows: Vec<(SigningKeyRecord, Option<Timestamp>)>,
     ) -> Result<TenantKeys, KeyError> {
         let mut active = Vec::with_capacity(3);
@@ -286,17 +477,7 @@ impl KeyRing {
                 .iter()
                 .find(|(r, _)| r.status == "active" && r.algorithm == alg.as_str())
                 .ok_or(KeyError::NoActiveKey)?;
-            let secret = self
-                .master
-                .open(&record.private_key_enc, &record.kid)
-                .map_err(|_| KeyError::Sealed(record.kid.clone()))?;
-            let key = JwsSigningKey::from_secret_bytes(
-                alg,
-                &record.kid,
-                &zeroize::Zeroizing::new(secret),
-            )
-            .map_err(|_| KeyError::Sealed(record.kid.clone()))?;
-            active.push(key);
+            active.push(self.open_record(tenant_id, record).await?);
         }
         let signing = match &active[0] {
             JwsSigningKey::Ed25519(k) => k.clone(),
@@ -456,9 +637,17 @@ pub async fn rotate_keys(
         .await
         .map_err(Error::from_store("tenant"))?;
     let overlap = rotation_overlap(ctx, &tenant).await?;
+    // Not while a provider is being disabled: the new keys would be sealed
+    // by it.
+    let _maintenance = ctx.keys.maintenance().await;
     let mut records = Vec::with_capacity(algorithms.len());
     for alg in algorithms {
-        records.push(ctx.keys.generate_key_record(tenant_id, alg).await?);
+        records.push(
+            ctx.keys
+                .generate_key_record(tenant_id, alg)
+                .await
+                .map_err(KeyError::for_admin)?,
+        );
     }
     let now = Timestamp::now();
     let retire_after = now.plus_seconds(overlap);
@@ -478,6 +667,188 @@ pub async fn rotate_keys(
         .await?;
     ctx.keys.invalidate(tenant_id);
     Ok(records.iter().map(|r| view(r, None, now)).collect())
+}
+
+/// Answer of a re-encryption.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReencryptReport {
+    /// The tenant's encryption provider.
+    pub plugin_id: String,
+    /// The key every live private key is now encrypted under.
+    pub key_id: String,
+    /// Keys examined: every key that still verifies (active, and retiring
+    /// within its window). Retired keys are never opened again and are left
+    /// as they are.
+    pub keys: usize,
+    /// Keys re-encrypted now (from the master key, another key id or
+    /// another provider).
+    pub reencrypted: usize,
+    /// Keys already under the current key, left untouched.
+    pub already_current: usize,
+}
+
+/// Re-encrypts every live signing key of the tenant under its encryption
+/// provider's current key (`current-key-id`): each key not already under it
+/// is decrypted (master key or plugin, by its stored format) and encrypted
+/// with that key id. Nothing is written unless every key succeeded; the
+/// change and its `key.reencrypted` audit record land in one transaction.
+/// 409 when the tenant has no active encryption provider.
+pub async fn reencrypt_keys(
+    ctx: &Ctx,
+    actor: &Actor,
+    tenant_id: Uuid,
+) -> crate::error::Result<ReencryptReport> {
+    ctx.store
+        .get_tenant(tenant_id)
+        .await
+        .map_err(Error::from_store("tenant"))?;
+    let _maintenance = ctx.keys.maintenance().await;
+    let current = ctx
+        .keys
+        .fields
+        .current_key(tenant_id)
+        .await
+        .map_err(|error| {
+            KeyError::Encryption {
+                kid: "(current key id)".into(),
+                error,
+            }
+            .for_admin()
+        })?
+        .ok_or_else(|| {
+            Error::Conflict("no encryption-provider plugin is active for this tenant".into())
+        })?;
+    let now = Timestamp::now();
+    let rows = ctx.store.verifying_signing_keys(tenant_id, now).await?;
+    let mut changes = Vec::new();
+    let mut details = Vec::new();
+    let mut already_current = 0;
+    for (record, _) in &rows {
+        let stored = field_encryption::parse(&record.private_key_enc);
+        if stored.as_ref().is_ok_and(|s| s.is_under(&current)) {
+            already_current += 1;
+            continue;
+        }
+        let key = ctx
+            .keys
+            .open_record(tenant_id, record)
+            .await
+            .map_err(KeyError::for_admin)?;
+        let to = ctx
+            .keys
+            .fields
+            .seal_under(
+                Field::signing_key(tenant_id, &record.kid),
+                &current,
+                &key.secret_bytes(),
+            )
+            .await
+            .map_err(|error| {
+                KeyError::Encryption {
+                    kid: record.kid.clone(),
+                    error,
+                }
+                .for_admin()
+            })?;
+        details.push(json!({
+            "kid": record.kid,
+            "algorithm": record.algorithm,
+            "from": stored.map(|s| s.describe()).unwrap_or_default(),
+        }));
+        changes.push((record.kid.clone(), record.private_key_enc.clone(), to));
+    }
+    if !changes.is_empty() {
+        let ev = event(
+            tenant_id,
+            actor,
+            "key.reencrypted",
+            "signing_keys",
+            tenant_id,
+            json!({
+                "to": { "sealing": "plugin", "plugin_id": current.plugin_id, "key_id": current.key_id },
+                "keys": details,
+            }),
+        );
+        ctx.store
+            .rewrap_signing_keys(tenant_id, &changes, None, now, &ev)
+            .await?;
+        ctx.keys.invalidate(tenant_id);
+    }
+    Ok(ReencryptReport {
+        plugin_id: current.plugin_id,
+        key_id: current.key_id,
+        keys: rows.len(),
+        reencrypted: changes.len(),
+        already_current,
+    })
+}
+
+/// Re-wraps under the master key every live signing key of the tenant that
+/// plugin `plugin_id` encrypted: called (with the maintenance lock held,
+/// until the activation has changed) before that plugin stops being the
+/// tenant's encryption provider. Answers how many keys changed.
+///
+/// All or nothing, in one audited transaction (`key.reencrypted`), which
+/// also fails if a key sealed by the plugin appeared meanwhile. Fails when
+/// the plugin cannot decrypt a key — 503 if that may pass, 409 if an
+/// administrator must act (see `KeyError::for_admin`) — and then nothing
+/// changed, so the caller must leave the activation as it is.
+pub async fn unwrap_from_provider(
+    ctx: &Ctx,
+    _held: &MaintenanceGuard,
+    actor: &Actor,
+    tenant_id: Uuid,
+    plugin_id: &str,
+    reason: &str,
+) -> crate::error::Result<usize> {
+    let now = Timestamp::now();
+    let rows = ctx.store.verifying_signing_keys(tenant_id, now).await?;
+    let mut changes = Vec::new();
+    let mut kids = Vec::new();
+    for (record, _) in &rows {
+        let stored = field_encryption::parse(&record.private_key_enc);
+        let Ok(Stored::Plugin(sealed)) = &stored else {
+            continue;
+        };
+        if sealed.plugin_id != plugin_id {
+            continue;
+        }
+        let key = ctx
+            .keys
+            .open_record(tenant_id, record)
+            .await
+            .map_err(KeyError::for_admin)?;
+        let to = ctx.keys.fields.seal_with_master(
+            Field::signing_key(tenant_id, &record.kid),
+            &key.secret_bytes(),
+        );
+        kids.push(
+            json!({ "kid": record.kid, "algorithm": record.algorithm, "key_id": sealed.key_id }),
+        );
+        changes.push((record.kid.clone(), record.private_key_enc.clone(), to));
+    }
+    if changes.is_empty() {
+        return Ok(0);
+    }
+    let ev = event(
+        tenant_id,
+        actor,
+        "key.reencrypted",
+        "signing_keys",
+        tenant_id,
+        json!({
+            "to": { "sealing": "master" },
+            "from_plugin": plugin_id,
+            "reason": reason,
+            "keys": kids,
+        }),
+    );
+    let prefix = format!("{PLUGIN_FORMAT_PREFIX}{plugin_id}.");
+    ctx.store
+        .rewrap_signing_keys(tenant_id, &changes, Some(&prefix), now, &ev)
+        .await?;
+    ctx.keys.invalidate(tenant_id);
+    Ok(changes.len())
 }
 
 #[cfg(test)]

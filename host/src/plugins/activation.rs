@@ -31,6 +31,11 @@ use super::state::{ActivationContext, PluginState};
 /// (within their deadline).
 pub const MAX_CONCURRENT_CALLS: usize = 32;
 
+/// Calls in flight per tenant, across all its activations. With the
+/// per-activation bound this keeps one tenant from taking the whole
+/// instance pool (4,000 component instances) and starving the others.
+pub const MAX_TENANT_CALLS: usize = 64;
+
 /// Fuel granted to instantiation (start functions, pre-initialised runtimes).
 const INSTANTIATION_FUEL: u64 = 1_000_000_000;
 /// Wall-clock time granted to instantiation.
@@ -110,10 +115,14 @@ pub struct Activation {
     warm_max: usize,
     /// Bounds concurrent calls.
     slots: Semaphore,
+    /// Bounds the tenant's concurrent calls (shared by its activations).
+    tenant_slots: Option<Arc<Semaphore>>,
     /// The circuit breaker.
     pub breaker: CircuitBreaker,
     /// Counters.
     pub stats: CallStats,
+    /// identity-provider plugins: the login button, asked once.
+    pub provider_display: super::hooks::identity_provider::DisplayCache,
 }
 
 impl std::fmt::Debug for Activation {
@@ -164,9 +173,17 @@ impl Activation {
             pool: Mutex::new(Vec::new()),
             warm_max,
             slots: Semaphore::new(MAX_CONCURRENT_CALLS),
+            tenant_slots: None,
             breaker,
             stats: CallStats::default(),
+            provider_display: Default::default(),
         }
+    }
+
+    /// Makes calls also take a slot of the tenant's shared quota.
+    pub fn with_tenant_slots(mut self, slots: Arc<Semaphore>) -> Self {
+        self.tenant_slots = Some(slots);
+        self
     }
 
     /// The failure mode that applies to `category`.
@@ -365,11 +382,23 @@ impl Activation {
             >,
         >,
     {
-        let deadline = Instant::now() + limits.deadline();
-        let _slot = tokio::time::timeout(limits.deadline(), self.slots.acquire())
+        // The activation's own slot first: a call waiting for its
+        // activation never holds one of the tenant's slots meanwhile.
+        let slots = async {
+            let own = self.slots.acquire().await.expect("semaphore never closed");
+            let tenant = match &self.tenant_slots {
+                Some(t) => Some(t.acquire().await.expect("semaphore never closed")),
+                None => None,
+            };
+            (own, tenant)
+        };
+        let _slots = tokio::time::timeout(limits.deadline(), slots)
             .await
-            .map_err(|_| PluginCallError::DeadlineExceeded(limits.deadline_ms))?
-            .expect("semaphore never closed");
+            .map_err(|_| PluginCallError::Busy(limits.deadline_ms))?;
+        // The call's deadline starts when it gets its slot: the same
+        // instant for the epoch interruption, the outer timeout and what
+        // the plugin is told (`deadline` in its call context).
+        let deadline = Instant::now() + limits.deadline();
         let pooled = self.pool.lock().expect("pool lock").pop();
         let mut inst = match pooled {
             Some(i) => i,
@@ -379,10 +408,12 @@ impl Activation {
             }
         };
         let now_ms = chrono::Utc::now().timestamp_millis();
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let deadline_ms = now_ms + remaining.as_millis() as i64;
         {
             let s = inst.store.data_mut();
             s.deadline = deadline;
-            s.deadline_ms = now_ms + limits.deadline_ms as i64;
+            s.deadline_ms = deadline_ms;
             s.request_id.clear();
             s.request_id.push_str(request_id);
             s.log_lines = 0;
@@ -397,16 +428,13 @@ impl Activation {
             plugin_id: self.context.plugin_id.clone(),
             request_id: request_id.to_string(),
             now: now_ms,
-            deadline: now_ms + limits.deadline_ms as i64,
+            deadline: deadline_ms,
         };
         // The epoch callback interrupts wasm at the deadline; the timeout
         // covers time inside host capabilities, with a little slack so the
         // capability's own deadline answers first.
-        let outcome = tokio::time::timeout(
-            limits.deadline() + Duration::from_millis(100),
-            call(&mut inst, cx),
-        )
-        .await;
+        let outcome =
+            tokio::time::timeout(remaining + Duration::from_millis(100), call(&mut inst, cx)).await;
         m.fuel_used = limits
             .fuel
             .saturating_sub(inst.store.get_fuel().unwrap_or(0));

@@ -61,6 +61,10 @@ pub enum PluginCallError {
     /// The plugin could not be instantiated.
     #[error("instantiation failed: {0}")]
     Instantiation(String),
+    /// No call slot came free before the deadline (the activation or its
+    /// tenant had the most calls in flight); the plugin was not called.
+    #[error("busy: no call slot within {0} ms")]
+    Busy(u64),
 }
 
 impl PluginCallError {
@@ -78,15 +82,19 @@ impl PluginCallError {
             PluginCallError::MalformedOutput(_) => "malformed_output",
             PluginCallError::CircuitOpen => "circuit_open",
             PluginCallError::Instantiation(_) => "instantiation_failed",
+            PluginCallError::Busy(_) => "busy",
         }
     }
 
     /// Whether this failure counts towards the circuit breaker (an
-    /// `unsupported` answer is a plugin declining, not failing).
+    /// `unsupported` answer is a plugin declining, not failing; `busy`
+    /// means other calls of the tenant were slow, not this plugin).
     pub fn counts_as_failure(&self) -> bool {
         !matches!(
             self,
-            PluginCallError::CircuitOpen | PluginCallError::InputTooLarge { .. }
+            PluginCallError::CircuitOpen
+                | PluginCallError::InputTooLarge { .. }
+                | PluginCallError::Busy(_)
         ) && !matches!(self, PluginCallError::Reported(r) if r.kind == "unsupported")
     }
 }

@@ -52,7 +52,10 @@ pub trait KeyValueBackend: Send + Sync + std::fmt::Debug {
         plugin: &str,
         key: &str,
     ) -> Result<Option<Vec<u8>>, KvFailure>;
-    /// Sets `key`, with an optional time to live.
+    /// Sets `key`, with an optional time to live. Creating a key (or
+    /// reviving an expired one) fails with `QuotaExceeded` when (tenant,
+    /// plugin) holds `MAX_KEYS` live keys; the check and the write are one
+    /// atomic step.
     async fn set(
         &self,
         tenant: Uuid,
@@ -73,7 +76,8 @@ pub trait KeyValueBackend: Send + Sync + std::fmt::Debug {
         limit: u32,
     ) -> Result<KeyPageResult, KvFailure>;
     /// Adds `delta` to the counter at `key` (created at 0, with the TTL, if
-    /// missing or expired); the new value.
+    /// missing or expired); the new value. Creating the counter counts
+    /// against the key quota exactly as `set` does.
     async fn increment(
         &self,
         tenant: Uuid,
@@ -141,26 +145,26 @@ impl KeyValueBackend for DatabaseKv {
         if value.len() > MAX_VALUE_BYTES {
             return Err(KvFailure::ValueTooLarge);
         }
-        let now = crate::time::Timestamp::now();
-        if self
+        // The quota is checked by the writing statement itself (atomic; see
+        // `store::plugin_kv`), never by a separate count before the write.
+        let written = self
             .0
-            .kv_get(tenant, plugin, key, now)
+            .kv_set(
+                tenant,
+                plugin,
+                key,
+                value,
+                expiry(ttl),
+                crate::time::Timestamp::now(),
+                MAX_KEYS,
+            )
             .await
-            .map_err(unavailable)?
-            .is_none()
-            && self
-                .0
-                .kv_count(tenant, plugin, now)
-                .await
-                .map_err(unavailable)?
-                >= MAX_KEYS
-        {
-            return Err(KvFailure::QuotaExceeded);
+            .map_err(unavailable)?;
+        if written {
+            Ok(())
+        } else {
+            Err(KvFailure::QuotaExceeded)
         }
-        self.0
-            .kv_set(tenant, plugin, key, value, expiry(ttl))
-            .await
-            .map_err(unavailable)
     }
 
     async fn delete(&self, tenant: Uuid, plugin: &str, key: &str) -> Result<bool, KvFailure> {
@@ -219,20 +223,30 @@ impl KeyValueBackend for DatabaseKv {
                 delta,
                 expiry(ttl_if_created),
                 crate::time::Timestamp::now(),
+                MAX_KEYS,
             )
             .await
             .map_err(unavailable)?
         {
             crate::store::CounterOutcome::Value(v) => Ok(v),
             crate::store::CounterOutcome::NotACounter => Err(KvFailure::NotACounter),
+            crate::store::CounterOutcome::QuotaExceeded => Err(KvFailure::QuotaExceeded),
         }
     }
 }
 
-/// An in-process backend (the local runner; tests of plugins).
-#[derive(Debug, Default)]
+/// An in-process backend (the local runner; tests of plugins). Enforces
+/// the same key quota as the database, under its one lock.
+#[derive(Debug)]
 pub struct MemoryKv {
     entries: std::sync::Mutex<std::collections::BTreeMap<MemoryKey, MemoryEntry>>,
+    max_keys: usize,
+}
+
+impl Default for MemoryKv {
+    fn default() -> Self {
+        Self::with_max_keys(MAX_KEYS as usize)
+    }
 }
 
 /// (tenant, plugin, key).
@@ -241,8 +255,37 @@ type MemoryKey = (Uuid, String, String);
 type MemoryEntry = (Vec<u8>, Option<i64>, Option<std::time::Instant>);
 
 impl MemoryKv {
+    /// An empty store allowing `max_keys` live keys per (tenant, plugin).
+    pub fn with_max_keys(max_keys: usize) -> Self {
+        Self {
+            entries: Default::default(),
+            max_keys,
+        }
+    }
+
     fn live(e: &MemoryEntry) -> bool {
         e.2.is_none_or(|t| t > std::time::Instant::now())
+    }
+
+    /// Whether `k` may be written: it is live already (an overwrite adds no
+    /// key), or its (tenant, plugin) holds fewer than `max_keys` live keys.
+    /// Called with the lock held, so check and write are one step.
+    fn within_quota(
+        &self,
+        m: &std::collections::BTreeMap<MemoryKey, MemoryEntry>,
+        k: &MemoryKey,
+    ) -> bool {
+        if m.get(k).is_some_and(Self::live) {
+            return true;
+        }
+        let (tenant, plugin, _) = k;
+        let live = m
+            .range((*tenant, plugin.clone(), String::new())..)
+            .take_while(|((t, p, _), _)| t == tenant && p == plugin)
+            .filter(|(_, e)| Self::live(e))
+            .take(self.max_keys)
+            .count();
+        live < self.max_keys
     }
 }
 
@@ -277,10 +320,12 @@ impl KeyValueBackend for MemoryKv {
             return Err(KvFailure::ValueTooLarge);
         }
         let expires = ttl.map(|t| std::time::Instant::now() + t);
-        self.entries.lock().expect("lock").insert(
-            (tenant, plugin.to_string(), key.to_string()),
-            (value.to_vec(), None, expires),
-        );
+        let mut m = self.entries.lock().expect("lock");
+        let k = (tenant, plugin.to_string(), key.to_string());
+        if !self.within_quota(&m, &k) {
+            return Err(KvFailure::QuotaExceeded);
+        }
+        m.insert(k, (value.to_vec(), None, expires));
         Ok(())
     }
 
@@ -337,11 +382,47 @@ impl KeyValueBackend for MemoryKv {
         let k = (tenant, plugin.to_string(), key.to_string());
         let entry = m.get(&k).filter(|e| Self::live(e)).cloned();
         let (value, expires) = match entry {
+            None if !self.within_quota(&m, &k) => return Err(KvFailure::QuotaExceeded),
             None => (delta, ttl_if_created.map(|t| std::time::Instant::now() + t)),
             Some((_, Some(c), exp)) => (c.checked_add(delta).ok_or(KvFailure::NotACounter)?, exp),
             Some((_, None, _)) => return Err(KvFailure::NotACounter),
         };
         m.insert(k, (Vec::new(), Some(value), expires));
         Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_memory_backend_enforces_the_quota_for_set_and_increment() {
+        let kv = MemoryKv::with_max_keys(2);
+        let (t, other) = (Uuid::new_v4(), Uuid::new_v4());
+        kv.set(t, "p", "a", b"1", None).await.unwrap();
+        assert_eq!(kv.increment(t, "p", "b", 3, None).await.unwrap(), 3);
+        assert!(matches!(
+            kv.set(t, "p", "c", b"1", None).await,
+            Err(KvFailure::QuotaExceeded)
+        ));
+        assert!(matches!(
+            kv.increment(t, "p", "c", 1, None).await,
+            Err(KvFailure::QuotaExceeded)
+        ));
+        // Existing keys stay writable; other scopes have their own quota.
+        kv.set(t, "p", "a", b"2", None).await.unwrap();
+        assert_eq!(kv.increment(t, "p", "b", 1, None).await.unwrap(), 4);
+        kv.set(t, "q", "c", b"1", None).await.unwrap();
+        kv.set(other, "p", "c", b"1", None).await.unwrap();
+        // Deleting frees a slot; expired keys do not count.
+        assert!(kv.delete(t, "p", "a").await.unwrap());
+        kv.set(t, "p", "c", b"1", Some(Duration::from_millis(1)))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(kv.increment(t, "p", "d", 1, None).await.unwrap(), 1);
+        let page = kv.list_prefix(t, "p", "", None, 10).await.unwrap();
+        assert_eq!(page.keys, vec!["b", "d"]);
     }
 }

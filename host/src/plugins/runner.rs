@@ -161,6 +161,9 @@ pub async fn run(
     let settings = super::runtime::RuntimeSettings {
         maxima: super::limits::OPERATOR_MAXIMA,
         http_allowed_hosts: vec!["*".into()],
+        // A plugin author's own machine: stand-ins on localhost are the
+        // point (the server's default refuses private networks).
+        http_allow_private_networks: true,
         files_root: Some(std::env::temp_dir().join("vaultaris-plugin-runner-files")),
         warm_instances: 1,
         breaker_threshold: u32::MAX,

@@ -31,6 +31,9 @@ pub struct RuntimeSettings {
     /// Hosts plugins may reach at all (`PLUGIN_HTTP_ALLOWED_HOSTS`; `*`
     /// grants whatever a manifest requests).
     pub http_allowed_hosts: Vec<String>,
+    /// Whether granted host names may resolve to loopback and private
+    /// addresses (`PLUGIN_HTTP_ALLOW_PRIVATE_NETWORKS`).
+    pub http_allow_private_networks: bool,
     /// Root of per-(tenant, plugin) directories, or `None` to refuse the
     /// `files` capability.
     pub files_root: Option<PathBuf>,
@@ -116,7 +119,7 @@ pub struct PluginRuntime {
     engine: PluginEngine,
     settings: RuntimeSettings,
     kv: Arc<dyn KeyValueBackend>,
-    http: reqwest::Client,
+    outbound: Arc<super::capabilities::OutboundHttp>,
     plugins: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
     tenants: RwLock<HashMap<Uuid, Arc<TenantPlugins>>>,
     failures: tokio::sync::mpsc::Sender<PluginFailure>,
@@ -126,6 +129,8 @@ pub struct PluginRuntime {
     any_metrics_collector: std::sync::atomic::AtomicBool,
     failure_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<PluginFailure>>>,
     audit_throttle: std::sync::Mutex<HashMap<ThrottleKey, (Option<Instant>, u64)>>,
+    /// Per tenant: calls in flight across all its activations.
+    tenant_slots: std::sync::Mutex<HashMap<Uuid, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl std::fmt::Debug for PluginRuntime {
@@ -146,17 +151,18 @@ impl PluginRuntime {
         kv: Arc<dyn KeyValueBackend>,
     ) -> anyhow::Result<Arc<Self>> {
         let engine = PluginEngine::new(&settings.cache_dir, &settings.maxima)?;
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .user_agent(concat!("vaultaris-plugin/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let outbound = Arc::new(super::capabilities::OutboundHttp::new(
+            super::capabilities::OutboundPolicy {
+                allowed_hosts: settings.http_allowed_hosts.clone(),
+                allow_private_networks: settings.http_allow_private_networks,
+            },
+        )?);
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
         Ok(Arc::new_cyclic(|me| Self {
             engine,
             settings,
             kv,
-            http,
+            outbound,
             plugins: RwLock::default(),
             tenants: RwLock::default(),
             failures: tx,
@@ -164,6 +170,7 @@ impl PluginRuntime {
             any_metrics_collector: Default::default(),
             failure_rx: std::sync::Mutex::new(Some(rx)),
             audit_throttle: Default::default(),
+            tenant_slots: Default::default(),
         }))
     }
 
@@ -288,7 +295,17 @@ impl PluginRuntime {
                 });
             let activation = match reused {
                 Some(a) => a,
-                None => Arc::new(self.build_activation(tenant_id, plugin.clone(), spec, kv)),
+                None => {
+                    let a = self.build_activation(tenant_id, plugin.clone(), spec, kv);
+                    // The storage backend is called from inside the tenant's
+                    // other calls: it does not take a tenant slot, or a
+                    // tenant at its quota would wait on itself.
+                    Arc::new(if storage.as_deref() == Some(spec.plugin_id.as_str()) {
+                        a
+                    } else {
+                        a.with_tenant_slots(self.tenant_slots_of(tenant_id))
+                    })
+                }
             };
             for c in &plugin.manifest.categories {
                 by_category.entry(*c).or_default().push(activation.clone());
@@ -359,7 +376,7 @@ impl PluginRuntime {
             http_hosts,
             files_dir,
             kv,
-            http: self.http.clone(),
+            outbound: self.outbound.clone(),
         });
         Activation::new(
             plugin,
@@ -373,6 +390,21 @@ impl PluginRuntime {
                 self.settings.breaker_cooldown,
             ),
         )
+    }
+
+    /// The semaphore bounding a tenant's calls in flight, shared by all its
+    /// activations (kept across reconfigurations).
+    fn tenant_slots_of(&self, tenant_id: Uuid) -> Arc<tokio::sync::Semaphore> {
+        self.tenant_slots
+            .lock()
+            .expect("tenant slots lock")
+            .entry(tenant_id)
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Semaphore::new(
+                    super::activation::MAX_TENANT_CALLS,
+                ))
+            })
+            .clone()
     }
 
     /// Whether the operator's allow-list admits a manifest's host pattern.

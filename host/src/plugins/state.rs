@@ -32,8 +32,10 @@ pub struct ActivationContext {
     pub files_dir: Option<PathBuf>,
     /// Where key-value calls go.
     pub kv: Arc<dyn KeyValueBackend>,
-    /// Client for outbound HTTP (no redirects, no proxies from the environment).
-    pub http: reqwest::Client,
+    /// Outbound HTTP: the operator's policy and its client (no redirects,
+    /// no proxies from the environment, a resolver that refuses private
+    /// addresses).
+    pub outbound: Arc<super::capabilities::OutboundHttp>,
 }
 
 /// Most bytes a plugin may read from one outbound HTTP response.
@@ -85,6 +87,7 @@ impl PluginState {
                 limit: memory_bytes,
                 exceeded: false,
                 peak: 0,
+                total: 0,
             },
             activation,
             deadline: Instant::now(),
@@ -107,28 +110,47 @@ impl WasiView for PluginState {
 
 /// Refuses memory growth beyond the limit and remembers that it did, so the
 /// resulting trap is reported as a memory-limit breach.
+///
+/// Security decision: the limit is on the sum of every linear memory of the
+/// instance, not per memory. A component holds several core modules (a
+/// componentize-py or jco guest has two or three memories); a per-memory
+/// limit would let such a plugin use a multiple of its budget. The number
+/// of memories, tables and instances per store is bounded as well.
 #[derive(Debug)]
 pub struct MemoryLimiter {
-    /// Bytes of linear memory allowed.
+    /// Bytes of linear memory allowed, all memories together.
     pub limit: usize,
     /// Whether a growth was refused.
     pub exceeded: bool,
-    /// Largest memory size seen.
+    /// Largest total seen.
     pub peak: usize,
+    /// Bytes of all memories now.
+    pub total: usize,
 }
+
+/// Linear memories one plugin instance may define.
+const MAX_MEMORIES: usize = 16;
+/// Tables one plugin instance may define.
+const MAX_TABLES: usize = 64;
+/// Core instances one plugin instance may create.
+const MAX_INSTANCES: usize = 256;
+/// Elements one table may hold.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+        let total = self.total.saturating_sub(current).saturating_add(desired);
+        if total > self.limit {
             self.exceeded = true;
             return Ok(false);
         }
-        self.peak = self.peak.max(desired);
+        self.total = total;
+        self.peak = self.peak.max(total);
         Ok(true)
     }
 
@@ -138,6 +160,42 @@ impl ResourceLimiter for MemoryLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MemoryLimiter;
+    use wasmtime::ResourceLimiter;
+
+    #[test]
+    fn the_memory_limit_covers_all_memories_together() {
+        let mut l = MemoryLimiter {
+            limit: 100,
+            exceeded: false,
+            peak: 0,
+            total: 0,
+        };
+        assert!(l.memory_growing(0, 60, None).unwrap());
+        // A second memory of the same instance: 60 + 50 > 100.
+        assert!(!l.memory_growing(0, 50, None).unwrap());
+        assert!(l.exceeded);
+        assert!(l.memory_growing(0, 40, None).unwrap());
+        // The first memory grows by 1 byte: over.
+        assert!(!l.memory_growing(60, 61, None).unwrap());
+        assert_eq!((l.total, l.peak), (100, 100));
     }
 }

@@ -262,7 +262,7 @@ pub async fn verify_password(
 
 /// The end of every successful password check: pre-login hooks (which may
 /// veto), the audited success, and the post-login event.
-async fn login_succeeded(
+pub(crate) async fn login_succeeded(
     ctx: &Ctx,
     tenant: &Tenant,
     user_id: Uuid,

@@ -7,6 +7,7 @@
 //! fresh password even inside one.
 
 pub mod admin;
+pub mod federation;
 pub mod login;
 pub mod password_reset;
 

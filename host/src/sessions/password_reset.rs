@@ -5,9 +5,19 @@
 //! Security decisions:
 //! - The link carries a token sealed with the master key (AES-256-GCM)
 //!   bound to the tenant, holding the user id, an expiry (30 minutes) and a
-//!   fingerprint of the user's current password hash. Setting any password
-//!   changes the fingerprint, so a token works once and older tokens die
-//!   with it; no table of tokens is needed and every node accepts them.
+//!   fingerprint of the user's current password hash and email. Setting any
+//!   password changes the fingerprint, so a token works once and older
+//!   tokens die with it; changing the email kills links sent to the old
+//!   address. No table of tokens is needed and every node accepts them.
+//! - Two submissions of one link racing each other (both checked before
+//!   either wrote) are settled in the database: the password is replaced
+//!   only if it is still the one the link was checked against.
+//! - A password set through a link ends every session of the user and
+//!   revokes their refresh tokens: whoever knew the old password is out.
+//! - If the account's email was not verified, the link is the first proof
+//!   of who owns it, so the account's federated identities are unlinked:
+//!   someone who created the account through an upstream with the owner's
+//!   (unproven) email cannot keep signing in through that upstream.
 //! - The new password passes the same checks as any other password set
 //!   (built-in rules, then the tenant's input-validator plugins).
 //! - Without a notification channel the request is refused (409): the core
@@ -38,8 +48,12 @@ fn seal_context(tenant: Uuid) -> String {
     format!("password-reset:{tenant}")
 }
 
-fn fingerprint(hash: Option<&str>) -> String {
-    hex::encode(&Sha256::digest(hash.unwrap_or("none").as_bytes())[..16])
+fn fingerprint(hash: Option<&str>, email: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(hash.unwrap_or("none").as_bytes());
+    h.update(b"\n");
+    h.update(email.trim().to_lowercase().as_bytes());
+    hex::encode(&h.finalize()[..16])
 }
 
 /// What the admin API answers after sending.
@@ -75,7 +89,7 @@ pub async fn send(
     let claims = ResetClaims {
         user: user_id,
         exp,
-        fingerprint: fingerprint(hash.as_deref()),
+        fingerprint: fingerprint(hash.as_deref(), &user.email),
     };
     let token = ctx.master.seal(
         serde_json::to_vec(&claims)
@@ -138,6 +152,15 @@ pub async fn send(
 
 /// The user a token is for, if it is valid now.
 pub async fn check(ctx: &Ctx, tenant: &Tenant, token: &str) -> Result<Uuid> {
+    Ok(check_with_hash(ctx, tenant, token).await?.0)
+}
+
+/// The user a token is for and the password hash it was checked against.
+async fn check_with_hash(
+    ctx: &Ctx,
+    tenant: &Tenant,
+    token: &str,
+) -> Result<(Uuid, Option<String>)> {
     let invalid = || Error::field("token", "this reset link is invalid, used or expired");
     let plain = ctx
         .master
@@ -147,15 +170,16 @@ pub async fn check(ctx: &Ctx, tenant: &Tenant, token: &str) -> Result<Uuid> {
     if claims.exp < crate::time::Timestamp::now().unix() {
         return Err(invalid());
     }
-    let hash = match ctx.store.password_hash_of(tenant.id, claims.user).await {
-        Ok(h) => h,
+    let user = match ctx.store.get_user(tenant.id, claims.user).await {
+        Ok(u) => u,
         Err(crate::store::StoreError::NotFound) => return Err(invalid()),
         Err(e) => return Err(e.into()),
     };
-    if fingerprint(hash.as_deref()) != claims.fingerprint {
+    let hash = ctx.store.password_hash_of(tenant.id, claims.user).await?;
+    if fingerprint(hash.as_deref(), &user.email) != claims.fingerprint {
         return Err(invalid());
     }
-    Ok(claims.user)
+    Ok((claims.user, hash))
 }
 
 /// Sets the new password of the token's user.
@@ -166,18 +190,46 @@ pub async fn complete(
     token: &str,
     password: String,
 ) -> Result<()> {
-    let user = check(ctx, tenant, token).await?;
+    let (user, current_hash) = check_with_hash(ctx, tenant, token).await?;
     let actor = Actor {
         actor_type: "user".into(),
         actor_id: Some(user),
         ..actor.clone()
     };
-    crate::identity::users::set_password(
+    crate::identity::users::set_password_replacing(
         ctx,
         &actor,
         tenant.id,
         user,
         crate::identity::users::SetPassword { password },
+        current_hash.as_deref(),
     )
     .await
+    .map_err(|e| match e {
+        // Another submission of this link set the password first.
+        Error::Conflict(_) => Error::field("token", "this reset link is invalid, used or expired"),
+        other => other,
+    })?;
+    crate::sessions::admin::revoke_all_for_user(ctx, &actor, tenant.id, user).await?;
+    let account = ctx.store.get_user(tenant.id, user).await?;
+    if !account.email_verified
+        && !ctx
+            .store
+            .federated_identities_of(tenant.id, user)
+            .await?
+            .is_empty()
+    {
+        let ev = event(
+            tenant.id,
+            &actor,
+            "user.federated_identities_unlinked",
+            "user",
+            user,
+            json!({ "reason": "password reset of an account with an unverified email" }),
+        );
+        ctx.store
+            .unlink_all_federated_identities(tenant.id, user, &ev)
+            .await?;
+    }
+    Ok(())
 }

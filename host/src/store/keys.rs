@@ -1,4 +1,6 @@
-//! Signing keys (private halves sealed with the instance master key).
+//! Signing keys (private halves sealed with the instance master key, or
+//! encrypted by the tenant's encryption-provider plugin; the format of
+//! `private_key_enc` is `crypto::field_encryption`'s, opaque here).
 //!
 //! Status life cycle: `active` (signs, in the JWKS; at most one per tenant
 //! and algorithm, enforced by the partial unique index
@@ -158,6 +160,71 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 insert_signing_key!(&mut *tx, key);
+            }
+        });
+        Ok(())
+    }
+
+    /// Replaces the stored private halves of some of a tenant's keys
+    /// (re-encryption under another key, provider, or back under the master
+    /// key), all or nothing, with `event` appended to the tenant's audit
+    /// chain. Each change is `(kid, from, to)` and applies only if the row
+    /// still holds `from`: a row changed meanwhile (by another node) fails
+    /// the whole change with `Conflict`, and nothing is written.
+    ///
+    /// With `none_left_under` (a stored-text prefix, e.g. a plugin's
+    /// `xp1.<plugin_id>.`), the change also fails with `Conflict` if,
+    /// afterwards, any key still verifying at `now` is stored under that
+    /// prefix: a caller about to disable a provider learns in the same
+    /// transaction that a key sealed by it slipped in.
+    pub async fn rewrap_signing_keys(
+        &self,
+        tenant_id: Uuid,
+        changes: &[(String, String, String)],
+        none_left_under: Option<&str>,
+        now: Timestamp,
+        event: &AuditEvent,
+    ) -> StoreResult<()> {
+        // The prefix becomes a LIKE pattern: it must not hold wildcards.
+        if none_left_under.is_some_and(|p| p.contains(['%', '_', '\\'])) {
+            return Err(StoreError::InvalidReference("bad key prefix".into()));
+        }
+        audited_tx!(self, event, |tx| {
+            for (kid, from, to) in changes {
+                let n = sqlx::query(
+                    "UPDATE signing_keys SET private_key_enc = $4 \
+                     WHERE tenant_id = $1 AND kid = $2 AND private_key_enc = $3",
+                )
+                .bind(tenant_id)
+                .bind(kid)
+                .bind(from)
+                .bind(to)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n != 1 {
+                    // Dropping the transaction rolls every change back.
+                    return Err(StoreError::Conflict(format!(
+                        "signing key {kid} changed meanwhile; try again"
+                    )));
+                }
+            }
+            if let Some(prefix) = none_left_under {
+                let (left,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM signing_keys WHERE tenant_id = $1 \
+                     AND private_key_enc LIKE $2 \
+                     AND (status = 'active' OR (status = 'retiring' AND retire_after > $3))",
+                )
+                .bind(tenant_id)
+                .bind(format!("{prefix}%"))
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                if left > 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "{left} signing key(s) were sealed meanwhile; try again"
+                    )));
+                }
             }
         });
         Ok(())

@@ -21,6 +21,7 @@ pub mod audit_api {
 }
 mod browser_sessions;
 mod clients;
+mod federation;
 mod grants;
 mod groups;
 mod history;
@@ -37,6 +38,7 @@ mod users;
 
 pub use browser_sessions::NewBrowserSession;
 pub use clients::{ClientUpdate, NewClient};
+pub use federation::{FederatedIdentityLink, FederationState};
 pub use groups::GroupUpdate;
 pub use plugin_kv::CounterOutcome;
 pub use plugins::{PluginArtifact, PluginRecord, TenantPluginRecord};

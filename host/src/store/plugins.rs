@@ -90,6 +90,27 @@ impl Store {
             .await?))
     }
 
+    /// One installed plugin with its component.
+    pub async fn plugin_artifact(&self, id: &str) -> StoreResult<PluginArtifact> {
+        let sql = format!("SELECT {PLUGIN_COLUMNS}, component FROM plugins WHERE id = $1");
+        Ok(on_pool!(&self.db, |pool| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_one(pool)
+            .await?))
+    }
+
+    /// Every activation's (tenant, plugin, revision): any change of an
+    /// activation (added, changed, removed) changes this list.
+    pub async fn activation_revisions(&self) -> StoreResult<Vec<(Uuid, String, i64)>> {
+        Ok(on_pool!(&self.db, |pool| {
+            sqlx::query_as(
+            "SELECT tenant_id, plugin_id, revision FROM tenant_plugins ORDER BY tenant_id, plugin_id"
+        )
+        .fetch_all(pool)
+        .await?
+        }))
+    }
+
     /// Installs or replaces a plugin (audited in the master tenant's chain).
     pub async fn upsert_plugin(
         &self,
@@ -183,7 +204,8 @@ impl Store {
                  failure_mode, position, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
                  ON CONFLICT (tenant_id, plugin_id) DO UPDATE SET enabled = $3, config = $4, \
-                 secrets_enc = $5, limits = $6, failure_mode = $7, position = $8, updated_at = $9",
+                 secrets_enc = $5, limits = $6, failure_mode = $7, position = $8, updated_at = $9, \
+                 revision = tenant_plugins.revision + 1",
             )
             .bind(rec.tenant_id)
             .bind(&rec.plugin_id)
@@ -234,28 +256,81 @@ impl Store {
         Ok(row.and_then(|(c,)| c))
     }
 
-    /// Moves the cursor from `from` to `to` if it still is at `from`
-    /// (compare-and-set: with several nodes, one of them delivers a batch).
+    /// Moves the cursor from `from` to `to` if it still is at `from` and
+    /// `owner` still holds the delivery lease (compare-and-set: with
+    /// several nodes, one of them delivers a batch).
     pub async fn move_audit_cursor(
         &self,
         tenant_id: Uuid,
         plugin_id: &str,
+        owner: &str,
         from: Option<i64>,
         to: i64,
     ) -> StoreResult<bool> {
         let n = on_pool!(&self.db, |pool| {
             sqlx::query(
                 "UPDATE tenant_plugins SET audit_cursor = $3 WHERE tenant_id = $1 AND plugin_id = $2 \
-                 AND ((audit_cursor IS NULL AND $4 IS NULL) OR audit_cursor = $4)",
+                 AND ((audit_cursor IS NULL AND $4 IS NULL) OR audit_cursor = $4) AND audit_lease_owner = $5",
             )
             .bind(tenant_id)
             .bind(plugin_id)
             .bind(to)
             .bind(from)
+            .bind(owner)
             .execute(pool)
             .await?
             .rows_affected()
         });
         Ok(n == 1)
+    }
+
+    /// Takes the delivery lease of an audit-sink activation for `owner`
+    /// until `until`, if no node holds an unexpired one: the node holding
+    /// it is the only one delivering to that sink.
+    pub async fn take_audit_lease(
+        &self,
+        tenant_id: Uuid,
+        plugin_id: &str,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<bool> {
+        let n = on_pool!(&self.db, |pool| {
+            sqlx::query(
+                "UPDATE tenant_plugins SET audit_lease_owner = $5, audit_lease_until = $4 \
+                 WHERE tenant_id = $1 AND plugin_id = $2 \
+                 AND (audit_lease_until IS NULL OR audit_lease_until < $3)",
+            )
+            .bind(tenant_id)
+            .bind(plugin_id)
+            .bind(now)
+            .bind(until)
+            .bind(owner)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Gives the lease back, if `owner` still holds it.
+    pub async fn release_audit_lease(
+        &self,
+        tenant_id: Uuid,
+        plugin_id: &str,
+        owner: &str,
+    ) -> StoreResult<()> {
+        on_pool!(&self.db, |pool| {
+            sqlx::query(
+                "UPDATE tenant_plugins SET audit_lease_owner = NULL, audit_lease_until = NULL \
+                 WHERE tenant_id = $1 AND plugin_id = $2 AND audit_lease_owner = $3",
+            )
+            .bind(tenant_id)
+            .bind(plugin_id)
+            .bind(owner)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
     }
 }

@@ -393,7 +393,8 @@ impl Store {
         })
     }
 
-    /// Deletes expired codes, refresh tokens, revocations and sessions.
+    /// Deletes expired codes, refresh tokens, revocations, sessions and
+    /// unfinished federated sign-ins.
     pub async fn purge_expired_oauth_state(&self, now: Timestamp) -> StoreResult<u64> {
         let mut n = 0;
         on_pool!(&self.db, |pool| {
@@ -403,6 +404,7 @@ impl Store {
                 "DELETE FROM refresh_tokens WHERE expires_at < $1",
                 "DELETE FROM oauth_grants WHERE expires_at < $1 AND id NOT IN (SELECT grant_id FROM refresh_tokens)",
                 "DELETE FROM browser_sessions WHERE expires_at < $1",
+                "DELETE FROM federation_states WHERE expires_at < $1",
             ] {
                 n += sqlx::query(sql)
                     .bind(now)

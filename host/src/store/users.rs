@@ -265,25 +265,46 @@ impl Store {
     }
 
     /// Replaces a user's password hash and clears the lockout.
+    ///
+    /// With `expected`, only if the current hash is still that one (`None`
+    /// inside: no password); `Conflict` when it changed meanwhile.
     pub async fn set_password(
         &self,
         tenant_id: Uuid,
         id: Uuid,
         password_hash: &str,
+        expected: Option<Option<&str>>,
         event: &AuditEvent,
     ) -> StoreResult<()> {
         audited_tx!(self, event, |tx| {
             let done = sqlx::query(
                 "UPDATE users SET password_hash = $3, failed_attempts = 0, locked_until = NULL, updated_at = $4 \
-                 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+                 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL \
+                 AND ($5 = 0 OR password_hash = $6 OR (password_hash IS NULL AND $6 IS NULL))",
             )
             .bind(tenant_id)
             .bind(id)
             .bind(password_hash)
             .bind(Timestamp::now())
+            .bind(i64::from(expected.is_some()))
+            .bind(expected.flatten())
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {
+                if expected.is_some() {
+                    let live: Option<(i64,)> = sqlx::query_as(
+                        "SELECT CAST(1 AS BIGINT) FROM users WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+                    )
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if live.is_some() {
+                        return Err(StoreError::Conflict(
+                            "the password changed meanwhile".into(),
+                        ));
+                    }
+                }
                 return Err(StoreError::NotFound);
             }
         });

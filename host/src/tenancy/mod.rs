@@ -115,6 +115,22 @@ fn validate_settings(v: &mut Validator, s: &TenantSettings) {
     if let Some(u) = &s.logo_url {
         v.url("settings.logo_url", u);
     }
+    if let Some(p) = &s.trusted_email_providers {
+        if p.len() > 32 {
+            v.fail("settings.trusted_email_providers", "at most 32 plugin ids");
+        }
+        if p.iter().any(|t| {
+            t.plugin_id.is_empty()
+                || t.plugin_id.len() > 64
+                || t.issuer.is_empty()
+                || t.issuer.len() > 255
+        }) {
+            v.fail(
+                "settings.trusted_email_providers",
+                "each entry needs a plugin_id (1-64 characters) and an issuer (1-255)",
+            );
+        }
+    }
 }
 
 /// A new tenant's signing keys: Ed25519, P-256 and RSA, generated off the

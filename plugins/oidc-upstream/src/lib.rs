@@ -748,7 +748,13 @@ impl OidcUpstream {
         };
         ExternalIdentity {
             issuer: self.config.issuer.clone(),
-            subject: text("sub").unwrap_or_default(),
+            // `sub` exactly as issued (OIDC Core 2: case-sensitive, compared
+            // as is); trimming could merge two upstream subjects.
+            subject: claims
+                .get("sub")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             email,
             email_verified,
             name: text("name"),

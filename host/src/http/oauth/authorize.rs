@@ -21,12 +21,19 @@ use crate::model::BrowserSession;
 use crate::oauth::authorize::{self, AuthorizationRequest, AuthorizeError, Next};
 use crate::oauth::issuer::Issuer;
 use crate::oauth::logout;
+use crate::plugins::Category;
 use crate::sessions::{self, login::LoginError};
 
-const SESSION_COOKIE: &str = "vx_session";
-const CSRF_COOKIE: &str = "vx_csrf";
+pub(super) const SESSION_COOKIE: &str = "vx_session";
+pub(super) const CSRF_COOKIE: &str = "vx_csrf";
 
-fn set_cookie(res: &mut Response, issuer: &Issuer, name: &str, value: &str, max_age: Option<i64>) {
+pub(super) fn set_cookie(
+    res: &mut Response,
+    issuer: &Issuer,
+    name: &str,
+    value: &str,
+    max_age: Option<i64>,
+) {
     let mut c = format!(
         "{name}={value}; Path={}/oauth/; HttpOnly; SameSite=Lax",
         issuer.path()
@@ -43,21 +50,21 @@ fn set_cookie(res: &mut Response, issuer: &Issuer, name: &str, value: &str, max_
 }
 
 /// The browser's CSRF token, or a new one to set.
-fn csrf_token(headers: &HeaderMap) -> (String, bool) {
+pub(super) fn csrf_token(headers: &HeaderMap) -> (String, bool) {
     match cookie(headers, CSRF_COOKIE).filter(|c| c.len() == 43) {
         Some(c) => (c, false),
         None => (random_secret(), true),
     }
 }
 
-fn csrf_ok(headers: &HeaderMap, form_value: Option<&String>) -> bool {
+pub(super) fn csrf_ok(headers: &HeaderMap, form_value: Option<&String>) -> bool {
     match (cookie(headers, CSRF_COOKIE), form_value) {
         (Some(c), Some(f)) if !c.is_empty() => c.as_bytes().ct_eq(f.as_bytes()).into(),
         _ => false,
     }
 }
 
-async fn browser_session(
+pub(super) async fn browser_session(
     ctx: &Ctx,
     issuer: &Issuer,
     headers: &HeaderMap,
@@ -72,7 +79,7 @@ async fn browser_session(
     }
 }
 
-fn refused(issuer: &Issuer, e: AuthorizeError, get: bool) -> Response {
+pub(super) fn refused(issuer: &Issuer, e: AuthorizeError, get: bool) -> Response {
     match e {
         AuthorizeError::Page { detail } => {
             pages::error(&issuer.tenant, StatusCode::BAD_REQUEST, &detail)
@@ -93,7 +100,7 @@ fn found(url: &str) -> Response {
 }
 
 /// Renders what `next` asks for.
-fn render(
+pub(super) async fn render(
     ctx: &Ctx,
     issuer: &Issuer,
     req: &AuthorizationRequest,
@@ -105,18 +112,29 @@ fn render(
     let action = issuer.endpoint("/oauth/authorize");
     let flow = authorize::seal_flow(ctx, issuer, req);
     match next {
-        Next::Login => pages::login(
-            &issuer.tenant,
-            status,
-            &LoginForm {
-                action: &action,
-                client_name: &req.client.name,
-                flow: &flow,
-                csrf,
-                login_hint: req.login_hint.as_deref(),
-                error,
-            },
-        ),
+        Next::Login => {
+            let providers = if ctx
+                .plugins
+                .has(issuer.tenant.id, Category::IdentityProvider)
+            {
+                ctx.plugins.identity_providers(issuer.tenant.id).await
+            } else {
+                vec![]
+            };
+            pages::login(
+                &issuer.tenant,
+                status,
+                &LoginForm {
+                    action: &action,
+                    client_name: &req.client.name,
+                    flow: &flow,
+                    csrf,
+                    login_hint: req.login_hint.as_deref(),
+                    error,
+                    providers: &providers,
+                },
+            )
+        }
         Next::Consent { user } => pages::consent(
             &issuer.tenant,
             &ConsentForm {
@@ -165,7 +183,7 @@ async fn authorization_request(
         return found(&url);
     }
     let (csrf, fresh) = csrf_token(headers);
-    let mut res = render(ctx, issuer, &req, next, &csrf, None, StatusCode::OK);
+    let mut res = render(ctx, issuer, &req, next, &csrf, None, StatusCode::OK).await;
     if fresh {
         set_cookie(&mut res, issuer, CSRF_COOKIE, &csrf, None);
     }
@@ -224,7 +242,8 @@ pub async fn authorize_post(
                     &csrf,
                     Some("Your session ended. Sign in again."),
                     StatusCode::OK,
-                );
+                )
+                .await;
             };
             let allow = form.get("decision").map(String::as_str) == Some("allow");
             match authorize::consent_and_issue(&ctx, &issuer, &req, &session, allow).await {
@@ -249,6 +268,9 @@ async fn login(
     headers: &HeaderMap,
     meta: Meta,
 ) -> Response {
+    if let Some(provider) = form.get("provider") {
+        return super::federation::start(ctx, issuer, req, provider, csrf, headers, meta).await;
+    }
     let username = form.get("username").map(|s| s.trim()).unwrap_or("");
     let password = form.get("password").map(String::as_str).unwrap_or("");
     let actor = anonymous(meta);
@@ -295,9 +317,26 @@ async fn login(
                 csrf,
                 Some(&message),
                 status,
-            );
+            )
+            .await;
         }
     };
+    signed_in(ctx, issuer, req, user_id, "pwd", csrf, headers, (ip, ua)).await
+}
+
+/// After a successful sign-in (password or federated): a new session
+/// replacing the browser's old one, then consent or the redirect.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn signed_in(
+    ctx: &Ctx,
+    issuer: &Issuer,
+    req: &AuthorizationRequest,
+    user_id: uuid::Uuid,
+    amr: &str,
+    csrf: &str,
+    headers: &HeaderMap,
+    (ip, ua): (Option<String>, Option<String>),
+) -> Response {
     // A new sign-in replaces whatever session this browser had.
     if let Some(old) = browser_session(ctx, issuer, headers).await
         && let Err(e) = sessions::replace(ctx, &issuer.tenant, old.id).await
@@ -305,7 +344,7 @@ async fn login(
         tracing::warn!(error = %e, "could not end the replaced session");
     }
     let (session, cookie_value) =
-        match sessions::start(ctx, &issuer.tenant, user_id, "pwd", ip, ua).await {
+        match sessions::start(ctx, &issuer.tenant, user_id, amr, ip, ua).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "could not start a session");
@@ -318,7 +357,7 @@ async fn login(
         };
     let next = authorize::decide(ctx, issuer, req, Some(&session), true).await;
     let mut res = match next {
-        Ok(n) => render(ctx, issuer, req, n, csrf, None, StatusCode::OK),
+        Ok(n) => render(ctx, issuer, req, n, csrf, None, StatusCode::OK).await,
         Err(e) => refused(issuer, e, false),
     };
     set_cookie(&mut res, issuer, SESSION_COOKIE, &cookie_value, None);
@@ -417,7 +456,7 @@ pub async fn logout_post(
 }
 
 /// `303 See Other` to the same endpoint with `params` as its query.
-fn as_get(issuer: &Issuer, path: &str, params: &[(String, String)]) -> Response {
+pub(super) fn as_get(issuer: &Issuer, path: &str, params: &[(String, String)]) -> Response {
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(params)
         .finish();

@@ -33,7 +33,7 @@ pub async fn jwks(State(ctx): State<Ctx>, IssuerOf(issuer): IssuerOf) -> Respons
             Json(serde_json::json!({ "keys": keys.jwks })).into_response(),
             60,
         ),
-        Err(e) => OAuthError::server_error(e).into_response(),
+        Err(e) => OAuthError::from(e).into_response(),
     }
 }
 

@@ -6,12 +6,14 @@
 //! /.well-known/jwks.json              metadata.rs
 //! /oauth/authorize  (GET, POST)       authorize.rs  login and consent pages
 //! /oauth/logout     (GET, POST)       authorize.rs  RP-initiated logout
+//! /oauth/federated/callback           federation.rs upstream sign-in returns
 //! /oauth/token                        token.rs
 //! /oauth/revoke, /oauth/introspect    token.rs
 //! /oauth/userinfo   (GET, POST)       metadata.rs
 //! ```
 
 mod authorize;
+mod federation;
 mod form;
 mod metadata;
 mod token;
@@ -42,6 +44,7 @@ pub fn documented_routes() -> OpenApiRouter<Ctx> {
         .routes(routes!(metadata::jwks))
         .routes(routes!(authorize::authorize_get, authorize::authorize_post))
         .routes(routes!(authorize::logout_get, authorize::logout_post))
+        .routes(routes!(federation::callback_get, federation::callback_post))
         .routes(routes!(token::token))
         .routes(routes!(token::revoke))
         .routes(routes!(token::introspect))
@@ -63,6 +66,10 @@ pub fn issuer_routes() -> Router<Ctx> {
         .route(
             "/oauth/logout",
             get(authorize::logout_get).post(authorize::logout_post),
+        )
+        .route(
+            "/oauth/federated/callback",
+            get(federation::callback_get).post(federation::callback_post),
         )
         .route(
             "/reset-password",

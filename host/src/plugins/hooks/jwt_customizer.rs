@@ -195,23 +195,17 @@ impl PluginRuntime {
                     },
                 )
                 .await;
+            // `apply` checks and parses everything before it changes
+            // anything, so a refused customization leaves `claims` as it was.
             let outcome = result.and_then(|c| {
-                let mut next = claims.clone();
-                match apply(&mut next, c) {
-                    Ok(dropped) => Ok((next, dropped)),
-                    Err(e) => {
-                        act.record_failure(Category::JwtCustomizer, &e);
-                        Err(e)
-                    }
-                }
+                apply(claims, c).inspect_err(|e| act.record_failure(Category::JwtCustomizer, e))
             });
             match outcome {
-                Ok((next, dropped)) => {
+                Ok(dropped) => {
                     if dropped > 0 {
                         tracing::warn!(%tenant, plugin = %act.context.plugin_id, dropped,
                             "jwt-customizer tried to change protected claims; dropped");
                     }
-                    *claims = next;
                 }
                 Err(error) => {
                     let mode = act.failure_mode(Category::JwtCustomizer);

@@ -6,6 +6,8 @@
 
 pub mod audit_sink;
 pub mod auth_provider;
+pub mod encryption_provider;
+pub mod identity_provider;
 pub mod input_validator;
 pub mod jwt_customizer;
 pub mod lifecycle_hook;
