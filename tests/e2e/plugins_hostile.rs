@@ -62,10 +62,12 @@ async fn every_misbehaviour_fails_typed_under_its_limit_and_others_are_unaffecte
 
     // mode, extra activation settings, expected failure code
     let cases: Vec<(&str, Value, &str)> = vec![
-        // An endless loop with plenty of fuel: the 50 ms deadline stops it.
+        // An endless loop with plenty of fuel: a 10 ms deadline stops it.
+        // (An idle machine burns the 1e9 fuel maximum in about 45 ms of
+        // this loop, so the default 50 ms deadline would race the fuel.)
         (
             "loop",
-            json!({"limits": {"fuel": 1_000_000_000u64}}),
+            json!({"limits": {"fuel": 1_000_000_000u64, "deadline_ms": 10}}),
             "deadline_exceeded",
         ),
         // The same loop under the default fuel: fuel stops it first.

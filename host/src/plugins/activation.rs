@@ -36,6 +36,10 @@ pub const MAX_CONCURRENT_CALLS: usize = 32;
 /// instance pool (4,000 component instances) and starving the others.
 pub const MAX_TENANT_CALLS: usize = 64;
 
+/// How long a call runs before the epoch ticks make it yield its worker
+/// thread (it is interrupted at its deadline in any case).
+const YIELD_AFTER: Duration = Duration::from_millis(1);
+
 /// Fuel granted to instantiation (start functions, pre-initialised runtimes).
 const INSTANTIATION_FUEL: u64 = 1_000_000_000;
 /// Wall-clock time granted to instantiation.
@@ -224,11 +228,20 @@ impl Activation {
             .map_err(|e| fail(format!("{e:#}")))?;
         let mut store = Store::new(engine.engine(), state);
         store.limiter(|s| &mut s.limiter);
+        // At each epoch tick: past the deadline, interrupt; a call that has
+        // run for `YIELD_AFTER` yields its worker thread to other tasks;
+        // a call that just started goes on. Yielding a short call would let
+        // the next request start a call of its own meanwhile and need a
+        // second instance (an instantiation, when the warm pool is empty).
         store.epoch_deadline_callback(|ctx| {
-            if Instant::now() >= ctx.data().deadline {
+            let now = Instant::now();
+            let s = ctx.data();
+            if now >= s.deadline {
                 Ok(UpdateDeadline::Interrupt)
-            } else {
+            } else if now.duration_since(s.started) >= YIELD_AFTER {
                 Ok(UpdateDeadline::Yield(1))
+            } else {
+                Ok(UpdateDeadline::Continue(1))
             }
         });
         store.data_mut().deadline = Instant::now() + INSTANTIATION_DEADLINE;
@@ -413,6 +426,7 @@ impl Activation {
         {
             let s = inst.store.data_mut();
             s.deadline = deadline;
+            s.started = Instant::now();
             s.deadline_ms = deadline_ms;
             s.request_id.clear();
             s.request_id.push_str(request_id);

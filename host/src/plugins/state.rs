@@ -55,6 +55,8 @@ pub struct PluginState {
     pub activation: Arc<ActivationContext>,
     /// When the call in progress must end.
     pub deadline: Instant,
+    /// When the call in progress started running guest code.
+    pub started: Instant,
     /// The call's deadline as wall-clock milliseconds (for `call-context`).
     pub deadline_ms: i64,
     /// Request id of the call in progress.
@@ -91,6 +93,7 @@ impl PluginState {
             },
             activation,
             deadline: Instant::now(),
+            started: Instant::now(),
             deadline_ms: 0,
             request_id: String::new(),
             log_lines: 0,
