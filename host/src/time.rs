@@ -28,6 +28,17 @@ impl Timestamp {
         self.0.timestamp()
     }
 
+    /// Milliseconds since the Unix epoch.
+    pub fn unix_millis(self) -> i64 {
+        self.0.timestamp_millis()
+    }
+
+    /// The instant `ms` milliseconds after the Unix epoch (microsecond
+    /// precision like `now`), if representable.
+    pub fn from_unix_millis(ms: i64) -> Option<Self> {
+        chrono::DateTime::from_timestamp_millis(ms).map(Self)
+    }
+
     /// Fixed-width RFC 3339 form (`2026-11-25T11:06:27.123456Z`): sorts
     /// lexicographically in time order, which SQLite text columns rely on.
     pub fn to_fixed_string(self) -> String {

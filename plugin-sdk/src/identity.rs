@@ -29,6 +29,12 @@ pub struct BeginRequest {
     pub login_hint: Option<String>,
     /// The end user's preferred locales, for `ui_locales`.
     pub locales: Vec<String>,
+    /// The relying party asked for a fresh authentication: make the
+    /// upstream authenticate again (OIDC `prompt=login`).
+    pub force_authentication: bool,
+    /// The relying party's `max_age` in seconds: send it upstream and
+    /// report the upstream's `auth_time`.
+    pub max_age: Option<u64>,
 }
 
 /// Where to send the browser.
@@ -90,6 +96,9 @@ pub struct ExternalIdentity {
     pub picture: Option<String>,
     /// Locale, if released.
     pub locale: Option<String>,
+    /// When the upstream authenticated the user (ms since the epoch), if it
+    /// says (OIDC `auth_time`).
+    pub auth_time: Option<i64>,
     /// Further mapped attributes (at most 64).
     pub attributes: Vec<Attribute>,
     /// All upstream claims as one JSON object (at most 16 KiB), or `None`.
@@ -139,6 +148,8 @@ impl From<raw::BeginRequest> for BeginRequest {
             nonce: r.nonce,
             login_hint: r.login_hint,
             locales: r.locales,
+            force_authentication: r.force_authentication,
+            max_age: r.max_age,
         }
     }
 }
@@ -170,6 +181,7 @@ impl From<CallbackOutcome> for raw::CallbackOutcome {
                     preferred_username: i.preferred_username,
                     picture: i.picture,
                     locale: i.locale,
+                    auth_time: i.auth_time,
                     attributes: conv(i.attributes),
                     raw_claims: i.raw_claims.map(Json::into_string),
                 })

@@ -200,6 +200,39 @@ async fn another_tenant_is_an_upstream_openid_provider() {
     let sso = b2.get(&req3.url()).await;
     assert_eq!(sso.status, StatusCode::FOUND, "{}", sso.describe());
 
+    // prompt=login: the upstream is asked to authenticate again (its own
+    // session in this browser does not answer silently), and the session's
+    // auth_time is the upstream's fresh one.
+    let req4 = request(&f).with("prompt", "login");
+    let page = b2.get(&req4.url()).await;
+    assert!(page.is_login_page(), "{}", page.describe());
+    let away = b2.submit(&page, &[], Some(BUTTON)).await;
+    let to = away.location().unwrap();
+    let q: std::collections::HashMap<_, _> = to.query_pairs().into_owned().collect();
+    assert_eq!(q.get("prompt").map(String::as_str), Some("login"), "{to}");
+    let up_login = b2.get(to.as_str()).await;
+    assert!(
+        up_login.is_login_page(),
+        "the upstream must ask again: {}",
+        up_login.describe()
+    );
+    let back = b2.login(&up_login, &f.up.email, PASSWORD).await;
+    let done4 = b2.get(back.location().unwrap().as_str()).await;
+    let code = req4.code_from(&done4);
+    let http = crate::rp::backchannel();
+    let auth = crate::rp::Auth::basic(&f.app.id, f.app.secret.as_deref().unwrap());
+    let t = crate::rp::tokens(
+        &req4.redeem(&http, &code, &auth, None).await,
+        "prompt=login",
+    );
+    let id = claims(t["id_token"].as_str().unwrap());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((now - id["auth_time"].as_i64().unwrap()).abs() <= 5, "{id}");
+    assert_eq!(id["sub"], sub.as_str());
+
     // The audit log names the federated sign-in.
     let (_, audit) = s
         .get(

@@ -22,12 +22,15 @@ use crate::time::Timestamp;
 /// Default absolute session lifetime: 10 hours (Keycloak's SSO maximum).
 pub const DEFAULT_SESSION_LIFETIME: i64 = 36_000;
 
-/// Starts a session for `user_id`; returns it and the cookie value.
+/// Starts a session for `user_id`, authenticated at `auth_time` (default
+/// now; a federated sign-in passes the upstream's); returns it and the
+/// cookie value.
 pub async fn start(
     ctx: &Ctx,
     tenant: &Tenant,
     user_id: Uuid,
     amr: &str,
+    auth_time: Option<Timestamp>,
     ip: Option<String>,
     user_agent: Option<String>,
 ) -> StoreResult<(BrowserSession, String)> {
@@ -41,7 +44,7 @@ pub async fn start(
         id: Uuid::new_v4(),
         tenant_id: tenant.id,
         user_id,
-        auth_time: now,
+        auth_time: auth_time.unwrap_or(now),
         amr: amr.into(),
         created_at: now,
         expires_at: now.plus_seconds(lifetime),

@@ -180,6 +180,9 @@ struct Endpoints {
     authorization: String,
     token: String,
     userinfo: Option<String>,
+    /// The upstream says it sends `iss` with every authorization response
+    /// (RFC 9207 `authorization_response_iss_parameter_supported`).
+    iss_parameter: bool,
 }
 
 /// What `begin` hands the host to keep until `complete`.
@@ -393,6 +396,7 @@ impl OidcUpstream {
                 authorization: authorization.clone(),
                 token: token.clone(),
                 userinfo: c.userinfo_endpoint.clone(),
+                iss_parameter: false,
             });
         }
         let max_age = i64::from(c.discovery_cache_seconds) * 1000;
@@ -410,6 +414,7 @@ impl OidcUpstream {
                 .unwrap_or(discovered.authorization),
             token: c.token_endpoint.clone().unwrap_or(discovered.token),
             userinfo: c.userinfo_endpoint.clone().or(discovered.userinfo),
+            iss_parameter: discovered.iss_parameter,
         };
         *self.discovered.borrow_mut() = Some((endpoints.clone(), ctx.now));
         Ok(endpoints)
@@ -470,6 +475,10 @@ impl OidcUpstream {
             authorization: required("authorization_endpoint")?,
             token: required("token_endpoint")?,
             userinfo: text("userinfo_endpoint"),
+            iss_parameter: doc
+                .get("authorization_response_iss_parameter_supported")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         };
         check_url("authorization_endpoint", &endpoints.authorization)?;
         check_url("token_endpoint", &endpoints.token)?;
@@ -763,6 +772,12 @@ impl OidcUpstream {
             preferred_username: text("preferred_username"),
             picture: text("picture"),
             locale: text("locale"),
+            // OIDC `auth_time` is in seconds; the contract's timestamps are ms.
+            auth_time: claims
+                .get("auth_time")
+                .and_then(Value::as_i64)
+                .filter(|t| *t > 0)
+                .and_then(|t| t.checked_mul(1000)),
             attributes,
             raw_claims,
         }
@@ -806,7 +821,20 @@ impl IdentityProvider for OidcUpstream {
         if !locales.is_empty() {
             params.push(("ui_locales", &locales));
         }
+        let max_age = request.max_age.map(|m| m.to_string());
+        if request.force_authentication {
+            params.push(("prompt", "login"));
+        }
+        if let Some(m) = &max_age {
+            params.push(("max_age", m));
+        }
         for (k, v) in &self.config.extra_authorization_params {
+            // The relying party's demands win over configured defaults.
+            if (request.force_authentication && k == "prompt")
+                || (max_age.is_some() && k == "max_age")
+            {
+                continue;
+            }
             params.push((k, v));
         }
         let separator = if endpoints.authorization.contains('?') {
@@ -864,6 +892,14 @@ impl IdentityProvider for OidcUpstream {
             ));
         }
         let endpoints = self.endpoints(ctx)?;
+        // RFC 9207 §2.4: an upstream that promises `iss` and whose response
+        // lacks it is treated as a mix-up attempt.
+        if endpoints.iss_parameter && request.param("iss").is_none() {
+            return Err(PluginError::invalid_input(
+                "missing_iss",
+                "the upstream sends iss with its authorization responses, and this one has none",
+            ));
+        }
         let tokens = self.exchange(
             ctx,
             &endpoints,
@@ -1085,6 +1121,8 @@ mod tests {
             nonce: "n-123".into(),
             login_hint: Some("ann@acme.example".into()),
             locales: vec!["de-CH".into(), "en".into()],
+            force_authentication: false,
+            max_age: None,
         }
     }
 

@@ -321,18 +321,29 @@ async fn login(
             .await;
         }
     };
-    signed_in(ctx, issuer, req, user_id, "pwd", csrf, headers, (ip, ua)).await
+    signed_in(
+        ctx,
+        issuer,
+        req,
+        user_id,
+        ("pwd", None),
+        csrf,
+        headers,
+        (ip, ua),
+    )
+    .await
 }
 
 /// After a successful sign-in (password or federated): a new session
-/// replacing the browser's old one, then consent or the redirect.
+/// replacing the browser's old one (authenticated now, or at the upstream's
+/// `auth_time`), then consent or the redirect.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn signed_in(
     ctx: &Ctx,
     issuer: &Issuer,
     req: &AuthorizationRequest,
     user_id: uuid::Uuid,
-    amr: &str,
+    (amr, auth_time): (&str, Option<crate::time::Timestamp>),
     csrf: &str,
     headers: &HeaderMap,
     (ip, ua): (Option<String>, Option<String>),
@@ -344,7 +355,7 @@ pub(super) async fn signed_in(
         tracing::warn!(error = %e, "could not end the replaced session");
     }
     let (session, cookie_value) =
-        match sessions::start(ctx, &issuer.tenant, user_id, amr, ip, ua).await {
+        match sessions::start(ctx, &issuer.tenant, user_id, amr, auth_time, ip, ua).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "could not start a session");

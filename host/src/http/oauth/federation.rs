@@ -138,6 +138,8 @@ pub(super) async fn start(
         nonce: &nonce,
         login_hint: req.login_hint.as_deref(),
         locales: &locales,
+        force_authentication: req.prompt.iter().any(|p| p == "login"),
+        max_age: req.max_age.and_then(|m| u64::try_from(m).ok()),
     };
     let redirect = match ctx
         .plugins
@@ -236,6 +238,29 @@ pub async fn callback_get(
 #[utoipa::path(post, path = "/oauth/federated/callback", tag = "oauth", request_body(content_type = "application/x-www-form-urlencoded", content = String), responses((status = 303, description = "The same callback as a GET")))]
 pub async fn callback_post(IssuerOf(issuer): IssuerOf, body: Bytes) -> Response {
     as_get(&issuer, "/oauth/federated/callback", &pairs(&body))
+}
+
+/// Allowed difference between our clock and the upstream's.
+const CLOCK_SKEW_MS: i64 = 60_000;
+
+/// Whether the upstream's authentication satisfies the relying party's
+/// `max_age` and `prompt=login`: with either, the upstream must say when
+/// it authenticated the user (`auth_time`); with `max_age`, no longer ago
+/// than that; with `prompt=login`, not before this sign-in started.
+fn fresh_enough(req: &AuthorizationRequest, auth_time: Option<i64>, started: Timestamp) -> bool {
+    let force = req.prompt.iter().any(|p| p == "login");
+    if req.max_age.is_none() && !force {
+        return true;
+    }
+    let Some(at) = auth_time else {
+        return false;
+    };
+    let now = Timestamp::now().unix_millis();
+    let within_max_age = req
+        .max_age
+        .is_none_or(|m| now - at <= m.saturating_mul(1000) + CLOCK_SKEW_MS);
+    let since_start = !force || at + CLOCK_SKEW_MS >= started.unix_millis();
+    within_max_age && since_start
 }
 
 /// Records a federated sign-in that went nowhere.
@@ -337,6 +362,27 @@ async fn callback(
         .complete_federation(issuer.tenant.id, &pending.plugin_id, &complete)
         .await;
     let mut res = match outcome {
+        Ok(Some(FederationOutcome::Authenticated(identity)))
+            if !fresh_enough(&req, identity.auth_time, pending.created_at) =>
+        {
+            audit_failure(
+                ctx,
+                issuer,
+                &actor,
+                &pending.plugin_id,
+                "the upstream did not authenticate the user recently enough (prompt=login or max_age)",
+            )
+            .await;
+            login_again(
+                ctx,
+                issuer,
+                &req,
+                &csrf,
+                "The identity provider did not confirm a fresh sign-in, which this application asks for. Try again.",
+                StatusCode::FORBIDDEN,
+            )
+            .await
+        }
         Ok(Some(FederationOutcome::Authenticated(identity))) => {
             let (ip, ua) = (actor.ip.clone(), actor.user_agent.clone());
             match federation::sign_in(
@@ -349,7 +395,23 @@ async fn callback(
             .await
             {
                 Ok(user_id) => {
-                    signed_in(ctx, issuer, &req, user_id, "fed", &csrf, headers, (ip, ua)).await
+                    // The session's authentication time is the upstream's,
+                    // when it says (never in the future).
+                    let auth_time = identity
+                        .auth_time
+                        .and_then(Timestamp::from_unix_millis)
+                        .filter(|t| *t <= Timestamp::now());
+                    signed_in(
+                        ctx,
+                        issuer,
+                        &req,
+                        user_id,
+                        ("fed", auth_time),
+                        &csrf,
+                        headers,
+                        (ip, ua),
+                    )
+                    .await
                 }
                 Err(FederationError::Refused(m)) => {
                     login_again(ctx, issuer, &req, &csrf, &m, StatusCode::FORBIDDEN).await

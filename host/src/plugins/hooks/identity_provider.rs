@@ -70,6 +70,10 @@ pub struct BeginFederation<'a> {
     pub login_hint: Option<&'a str>,
     /// Preferred locales.
     pub locales: &'a [String],
+    /// The relying party asked for a fresh authentication (`prompt=login`).
+    pub force_authentication: bool,
+    /// The relying party's `max_age`, seconds.
+    pub max_age: Option<u64>,
 }
 
 /// Where to send the browser, and what to keep for `complete`.
@@ -121,6 +125,8 @@ pub struct FederatedIdentity {
     pub picture: Option<String>,
     /// Locale.
     pub locale: Option<String>,
+    /// When the upstream authenticated the user, ms since the epoch.
+    pub auth_time: Option<i64>,
     /// Further attributes.
     pub attributes: Vec<(String, Value)>,
     /// The raw upstream claims, if kept.
@@ -255,6 +261,7 @@ fn identity_from(
         preferred_username: bounded(i.preferred_username),
         picture: bounded(i.picture),
         locale: bounded(i.locale),
+        auth_time: i.auth_time.filter(|t| *t > 0),
         attributes: i.attributes.iter().map(attribute_json).collect(),
         raw_claims,
     })
@@ -368,6 +375,8 @@ impl PluginRuntime {
             nonce: begin.nonce.to_string(),
             login_hint: begin.login_hint.map(str::to_string),
             locales: begin.locales.to_vec(),
+            force_authentication: begin.force_authentication,
+            max_age: begin.max_age,
         };
         let size = request.callback_url.len()
             + request.state.len()
