@@ -302,7 +302,8 @@ impl KeyValueBackend for MemoryKv {
         Ok(m.get(&(tenant, plugin.to_string(), key.to_string()))
             .filter(|e| Self::live(e))
             .map(|e| match e.1 {
-                Some(c) => c.to_string().into_bytes(),
+                // 8 little-endian bytes, as the contract says.
+                Some(c) => c.to_le_bytes().to_vec(),
                 None => e.0.clone(),
             }))
     }
@@ -395,6 +396,18 @@ impl KeyValueBackend for MemoryKv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_counter_reads_as_eight_little_endian_bytes() {
+        let kv = MemoryKv::default();
+        let t = Uuid::new_v4();
+        assert_eq!(kv.increment(t, "p", "n", 41, None).await.unwrap(), 41);
+        assert_eq!(kv.increment(t, "p", "n", 1, None).await.unwrap(), 42);
+        assert_eq!(
+            kv.get(t, "p", "n").await.unwrap(),
+            Some(42i64.to_le_bytes().to_vec())
+        );
+    }
 
     #[tokio::test]
     async fn the_memory_backend_enforces_the_quota_for_set_and_increment() {

@@ -88,8 +88,9 @@ impl Store {
         });
         Ok(match row {
             Some((Some(v), _)) => Some(v),
-            // A counter reads as its decimal text.
-            Some((None, Some(c))) => Some(c.to_string().into_bytes()),
+            // A counter reads as 8 little-endian bytes (the contract's
+            // `increment` documentation; the SDK's `get_counter` decodes it).
+            Some((None, Some(c))) => Some(c.to_le_bytes().to_vec()),
             _ => None,
         })
     }
@@ -413,6 +414,24 @@ mod tests {
                     .ok();
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_counter_reads_as_eight_little_endian_bytes() {
+        let f = Fresh::new().await;
+        let (s, t) = (&f.store, f.tenant);
+        let now = Timestamp::now();
+        assert_eq!(
+            s.kv_increment(t, "p", "n", 42, None, now, 10)
+                .await
+                .unwrap(),
+            CounterOutcome::Value(42)
+        );
+        assert_eq!(
+            s.kv_get(t, "p", "n", now).await.unwrap(),
+            Some(42i64.to_le_bytes().to_vec())
+        );
+        f.finish().await;
     }
 
     #[tokio::test]
