@@ -64,7 +64,12 @@ impl std::fmt::Debug for PluginEngine {
 
 fn base_config() -> Config {
     let mut c = Config::new();
+    // Component-model async intrinsics are validated, not used by the host:
+    // JavaScript components built with the QuickJS backend (the reference
+    // js-claims plugin) contain them (`task.cancel`), and the host calls
+    // every export synchronously within its own async call.
     c.wasm_component_model(true)
+        .wasm_component_model_async(true)
         .consume_fuel(true)
         .epoch_interruption(true)
         .max_wasm_stack(MAX_WASM_STACK)
