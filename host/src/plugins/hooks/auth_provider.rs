@@ -9,7 +9,6 @@ use uuid::Uuid;
 
 use super::super::activation::OutputSize;
 use super::super::bindings::v0_1_0::auth_provider::exports::vaultaris::plugin::auth_provider as api;
-use super::super::bindings::v0_1_0::caps::vaultaris::plugin::types as wit;
 use super::super::manifest::Category;
 use super::super::runtime::PluginRuntime;
 use super::HookFailure;
@@ -62,17 +61,6 @@ impl OutputSize for api::VerifyOutcome {
             _ => 1,
         }
     }
-}
-
-fn attribute_json(a: &wit::Attribute) -> (String, Value) {
-    let v = match &a.value {
-        wit::AttributeValue::Text(s) => Value::from(s.clone()),
-        wit::AttributeValue::Integer(i) => Value::from(*i),
-        wit::AttributeValue::Boolean(b) => Value::from(*b),
-        wit::AttributeValue::TextList(l) => Value::from(l.clone()),
-        wit::AttributeValue::Json(j) => serde_json::from_str(j).unwrap_or(Value::Null),
-    };
-    (a.name.clone(), v)
 }
 
 impl PluginRuntime {
@@ -155,7 +143,7 @@ impl PluginRuntime {
                         email: v.email,
                         email_verified: v.email_verified,
                         name: v.name,
-                        attributes: v.attributes.iter().map(attribute_json).collect(),
+                        attributes: v.attributes.iter().map(super::attribute_json).collect(),
                         amr: v.amr,
                     }));
                 }

@@ -181,17 +181,6 @@ impl OutputSize for api::CallbackOutcome {
     }
 }
 
-fn attribute_json(a: &wit::Attribute) -> (String, Value) {
-    let v = match &a.value {
-        wit::AttributeValue::Text(s) => Value::from(s.clone()),
-        wit::AttributeValue::Integer(i) => Value::from(*i),
-        wit::AttributeValue::Boolean(b) => Value::from(*b),
-        wit::AttributeValue::TextList(l) => Value::from(l.clone()),
-        wit::AttributeValue::Json(j) => serde_json::from_str(j).unwrap_or(Value::Null),
-    };
-    (a.name.clone(), v)
-}
-
 /// Whether `url` is a place the browser may be sent: absolute https, or
 /// http to a loopback address or a host in `http_hosts`.
 fn acceptable_redirect(url: &str, http_hosts: &[String]) -> bool {
@@ -262,7 +251,7 @@ fn identity_from(
         picture: bounded(i.picture),
         locale: bounded(i.locale),
         auth_time: i.auth_time.filter(|t| *t > 0),
-        attributes: i.attributes.iter().map(attribute_json).collect(),
+        attributes: i.attributes.iter().map(super::attribute_json).collect(),
         raw_claims,
     })
 }

@@ -57,6 +57,19 @@ pub fn attribute(name: &str, value: &Value) -> wit::Attribute {
     }
 }
 
+/// Converts the contract's typed attribute back to JSON (JSON text that
+/// does not parse becomes `null`).
+pub fn attribute_json(a: &wit::Attribute) -> (String, Value) {
+    let v = match &a.value {
+        wit::AttributeValue::Text(s) => Value::from(s.clone()),
+        wit::AttributeValue::Integer(i) => Value::from(*i),
+        wit::AttributeValue::Boolean(b) => Value::from(*b),
+        wit::AttributeValue::TextList(l) => Value::from(l.clone()),
+        wit::AttributeValue::Json(j) => serde_json::from_str(j).unwrap_or(Value::Null),
+    };
+    (a.name.clone(), v)
+}
+
 /// Bytes of an attribute list (input size accounting).
 pub fn attributes_size(attrs: &[wit::Attribute]) -> usize {
     attrs
