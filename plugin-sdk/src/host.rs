@@ -26,7 +26,6 @@ use std::sync::{Arc, RwLock};
 
 use crate::types::{DurationMs, Json, KeyValue, PluginError, Timestamp};
 
-#[cfg(target_arch = "wasm32")]
 use crate::bindings::caps::vaultaris::plugin as raw;
 
 /// The host side of the capabilities on non-WebAssembly targets: a native
@@ -112,6 +111,12 @@ pub trait HostCapabilities: Send + Sync {
     /// See [`random::bytes`].
     fn random_bytes(&self, len: u32) -> Vec<u8> {
         fallback::random_bytes(len)
+    }
+
+    /// See [`files::root`]: the real path of the activation's private
+    /// directory (native builds only; `None` when not granted).
+    fn files_root(&self) -> Option<String> {
+        None
     }
 }
 
@@ -369,7 +374,6 @@ pub mod kv {
         pub next_cursor: Option<String>,
     }
 
-    #[cfg(target_arch = "wasm32")]
     impl From<raw::key_value::KvError> for KvError {
         fn from(e: raw::key_value::KvError) -> Self {
             use raw::key_value::KvError as R;
@@ -668,42 +672,54 @@ pub mod http {
         authority.to_ascii_lowercase()
     }
 
+    /// The contract's form of a request.
+    pub(crate) fn to_raw(request: &Request) -> raw::outbound_http::Request {
+        use raw::outbound_http as h;
+        let method = match request.method {
+            Method::Get => h::Method::Get,
+            Method::Head => h::Method::Head,
+            Method::Post => h::Method::Post,
+            Method::Put => h::Method::Put,
+            Method::Patch => h::Method::Patch,
+            Method::Delete => h::Method::Delete,
+            Method::Options => h::Method::Options,
+        };
+        h::Request {
+            method,
+            url: request.url.clone(),
+            headers: request.headers.iter().cloned().map(Into::into).collect(),
+            body: request.body.clone(),
+            timeout_ms: request.timeout_ms,
+        }
+    }
+
+    /// The SDK's form of the contract's answer.
+    pub(crate) fn from_raw(
+        answer: Result<raw::outbound_http::Response, raw::outbound_http::HttpError>,
+    ) -> Result<Response, HttpError> {
+        use raw::outbound_http as h;
+        match answer {
+            Ok(r) => Ok(Response {
+                status: r.status,
+                headers: crate::types::conv(r.headers),
+                body: r.body,
+            }),
+            Err(e) => Err(match e {
+                h::HttpError::DeniedHost(s) => HttpError::DeniedHost(s),
+                h::HttpError::InvalidRequest(s) => HttpError::InvalidRequest(s),
+                h::HttpError::TooManyRequests => HttpError::TooManyRequests,
+                h::HttpError::Timeout => HttpError::Timeout,
+                h::HttpError::ConnectionFailed(s) => HttpError::ConnectionFailed(s),
+                h::HttpError::ResponseTooLarge => HttpError::ResponseTooLarge,
+            }),
+        }
+    }
+
     /// Sends a request and waits for the complete response.
     pub fn send(request: &Request) -> Result<Response, HttpError> {
         #[cfg(target_arch = "wasm32")]
         {
-            use raw::outbound_http as h;
-            let method = match request.method {
-                Method::Get => h::Method::Get,
-                Method::Head => h::Method::Head,
-                Method::Post => h::Method::Post,
-                Method::Put => h::Method::Put,
-                Method::Patch => h::Method::Patch,
-                Method::Delete => h::Method::Delete,
-                Method::Options => h::Method::Options,
-            };
-            let raw_request = h::Request {
-                method,
-                url: request.url.clone(),
-                headers: request.headers.iter().cloned().map(Into::into).collect(),
-                body: request.body.clone(),
-                timeout_ms: request.timeout_ms,
-            };
-            match h::send(&raw_request) {
-                Ok(r) => Ok(Response {
-                    status: r.status,
-                    headers: crate::types::conv(r.headers),
-                    body: r.body,
-                }),
-                Err(e) => Err(match e {
-                    h::HttpError::DeniedHost(s) => HttpError::DeniedHost(s),
-                    h::HttpError::InvalidRequest(s) => HttpError::InvalidRequest(s),
-                    h::HttpError::TooManyRequests => HttpError::TooManyRequests,
-                    h::HttpError::Timeout => HttpError::Timeout,
-                    h::HttpError::ConnectionFailed(s) => HttpError::ConnectionFailed(s),
-                    h::HttpError::ResponseTooLarge => HttpError::ResponseTooLarge,
-                }),
-            }
+            from_raw(raw::outbound_http::send(&to_raw(request)))
         }
         #[cfg(not(target_arch = "wasm32"))]
         {
@@ -712,6 +728,47 @@ pub mod http {
                 |h| h.http_send(request),
             )
         }
+    }
+}
+
+/// The plugin's private directory (manifest `"files": true`, granted by the
+/// operator): a WebAssembly build sees it preopened at `/data`; a native
+/// build gets its real path from the host.
+pub mod files {
+    use std::path::PathBuf;
+
+    /// Where a WebAssembly build sees the directory.
+    pub const GUEST_ROOT: &str = "/data";
+
+    /// The directory's path for this build: `/data` on `wasm32`; the real
+    /// path on native targets, or `None` when the host granted none.
+    pub fn root() -> Option<PathBuf> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            Some(PathBuf::from(GUEST_ROOT))
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            super::native_host()
+                .and_then(|h| h.files_root())
+                .map(PathBuf::from)
+        }
+    }
+
+    /// Resolves a configured directory the way a WebAssembly build sees
+    /// it: on native targets `/data` and paths below it are re-rooted at
+    /// [`root`], so one configuration works for both builds. Other paths
+    /// are kept as they are (a native plugin is trusted code with the
+    /// server's own file-system rights).
+    pub fn resolve(configured: &str) -> PathBuf {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(rest) = configured.strip_prefix(GUEST_ROOT)
+            && (rest.is_empty() || rest.starts_with('/'))
+            && let Some(root) = root()
+        {
+            return root.join(rest.trim_start_matches('/'));
+        }
+        PathBuf::from(configured)
     }
 }
 

@@ -111,6 +111,8 @@ pub mod identity;
 pub mod jwt;
 pub mod lifecycle;
 pub mod metrics;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native;
 pub mod notification;
 pub mod policy;
 pub mod rate_limit;
@@ -267,6 +269,54 @@ macro_rules! export_plugin {
             const CATEGORIES: &'static [$crate::Category] =
                 &[$($crate::__vaultaris_export_category!(@variant $category)),+];
         }
+
+        // The native build's entry point: the factory of instances, checked
+        // by stabby's type report when the host loads the library.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            fn __vaultaris_assert_send<T: Send>() {}
+            const _: fn() = __vaultaris_assert_send::<$plugin>;
+
+            fn __vaultaris_dispatch(
+                function: u32,
+                input: &[u8],
+            ) -> Option<Result<::std::vec::Vec<u8>, ::std::string::String>> {
+                $(
+                    if let Some(out) = $crate::__vaultaris_export_category!(@dispatch $category, $plugin)(function, input) {
+                        return Some(out);
+                    }
+                )+
+                None
+            }
+
+            /// The native entry point (`vaultaris_plugin_sdk::native::abi::ENTRY_SYMBOL`).
+            #[unsafe(no_mangle)]
+            pub extern "C" fn vaultaris_plugin_abi_v1() -> $crate::native::abi::FactoryHandle {
+                $crate::native::factory(
+                    env!("CARGO_PKG_NAME"),
+                    env!("CARGO_PKG_VERSION"),
+                    <$plugin as $crate::ExportedPlugin>::CATEGORIES,
+                    __vaultaris_dispatch,
+                )
+            }
+
+            /// stabby's checked import: the entry point if the loader's
+            /// expectation matches its layout.
+            #[unsafe(no_mangle)]
+            pub extern "C" fn vaultaris_plugin_abi_v1_stabbied_v3(
+                report: &$crate::native::abi::TypeReport,
+            ) -> Option<$crate::native::abi::EntryFn> {
+                $crate::native::abi::entry_compatible(report)
+                    .then_some(vaultaris_plugin_abi_v1 as $crate::native::abi::EntryFn)
+            }
+
+            /// stabby's report of the entry point (for mismatch messages).
+            #[unsafe(no_mangle)]
+            pub extern "C" fn vaultaris_plugin_abi_v1_stabbied_v3_report()
+                -> &'static $crate::native::abi::TypeReport {
+                $crate::native::abi::entry_report()
+            }
+        };
     };
 }
 
@@ -286,6 +336,7 @@ macro_rules! __vaultaris_export_category {
             );
         };
     };
+    (@dispatch $category:ident, $plugin:ty) => { $crate::native::$category::<$plugin> };
     (@variant auth_provider) => { $crate::Category::AuthProvider };
     (@variant identity_provider) => { $crate::Category::IdentityProvider };
     (@variant storage_backend) => { $crate::Category::StorageBackend };

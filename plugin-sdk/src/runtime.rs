@@ -20,17 +20,30 @@ thread_local! {
     static INSTANCE: Cell<Option<&'static (dyn Any + 'static)>> = const { Cell::new(None) };
 }
 
-/// Returns the instance's plugin object, building it from the tenant's
-/// configuration on the first call.
-pub(crate) fn instance<T: Plugin>() -> Result<&'static T, PluginError> {
-    if let Some(any) = INSTANCE.with(Cell::get) {
-        return any.downcast_ref::<T>().ok_or_else(|| {
-            PluginError::internal(
-                "plugin_type_mismatch",
-                "two different plugin types were exported from one component",
-            )
-        });
+#[cfg(not(target_arch = "wasm32"))]
+thread_local! {
+    // Native builds: the plugin slot of the instance whose call is running
+    // on this thread (set by the native glue for the length of one call).
+    static NATIVE_SLOT: Cell<*mut Option<Box<dyn Any>>> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// Runs `f` with `slot` as this thread's plugin slot (native builds: one
+/// slot per instance, so one process holds many tenants' plugin objects).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn with_native_slot<R>(slot: &mut Option<Box<dyn Any>>, f: impl FnOnce() -> R) -> R {
+    struct Restore(*mut Option<Box<dyn Any>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            NATIVE_SLOT.with(|s| s.set(self.0));
+        }
     }
+    let previous = NATIVE_SLOT.with(|s| s.replace(slot as *mut _));
+    let _restore = Restore(previous);
+    f()
+}
+
+/// Builds the plugin from the configuration the host gives.
+fn build<T: Plugin>() -> Result<T, PluginError> {
     let text = crate::host::config::get_all();
     let config: serde_json::Value = text.value().map_err(|e| {
         PluginError::misconfigured(
@@ -38,7 +51,46 @@ pub(crate) fn instance<T: Plugin>() -> Result<&'static T, PluginError> {
             format!("the host's configuration is not valid JSON: {e}"),
         )
     })?;
-    let plugin: &'static T = Box::leak(Box::new(T::new(config)?));
+    T::new(config)
+}
+
+fn type_mismatch() -> PluginError {
+    PluginError::internal(
+        "plugin_type_mismatch",
+        "two different plugin types were exported from one component",
+    )
+}
+
+/// Returns the instance's plugin object, building it from the tenant's
+/// configuration on the first call.
+pub(crate) fn instance<T: Plugin>() -> Result<&'static T, PluginError> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let slot = NATIVE_SLOT.with(Cell::get);
+        if !slot.is_null() {
+            // SAFETY: `with_native_slot` set the pointer from a `&mut` to
+            // the instance's slot that outlives the call, and clears it when
+            // the call ends; the instance serves one call at a time, so
+            // nothing else touches the slot meanwhile. The reference handed
+            // out is used only inside the glue function that asked for it
+            // (every `Guest` function returns owned values), so it never
+            // outlives the slot, though its type says `'static`.
+            let slot = unsafe { &mut *slot };
+            if slot.is_none() {
+                *slot = Some(Box::new(build::<T>()?));
+            }
+            let plugin = slot
+                .as_deref()
+                .and_then(|any| any.downcast_ref::<T>())
+                .ok_or_else(type_mismatch)?;
+            // SAFETY: see above.
+            return Ok(unsafe { &*(plugin as *const T) });
+        }
+    }
+    if let Some(any) = INSTANCE.with(Cell::get) {
+        return any.downcast_ref::<T>().ok_or_else(type_mismatch);
+    }
+    let plugin: &'static T = Box::leak(Box::new(build::<T>()?));
     INSTANCE.with(|slot| slot.set(Some(plugin)));
     Ok(plugin)
 }
