@@ -79,6 +79,10 @@ pub struct PluginConfig {
     /// address (RFC 1918, fc00::/7, CGNAT). IP literals listed verbatim in
     /// `PLUGIN_HTTP_ALLOWED_HOSTS` are reachable without it.
     pub http_allow_private_networks: bool,
+    /// `PLUGIN_ALLOW_NATIVE` (default false): whether native plugins
+    /// (`kind: native`, trusted Rust dylibs running unsandboxed inside the
+    /// server process) may be installed and loaded.
+    pub allow_native: bool,
     /// `PLUGIN_WARM_INSTANCES` (default 2): warm instances kept per activation.
     pub warm_instances: usize,
     /// `PLUGIN_MAX_FUEL` (default 1e9): maximum fuel per call.
@@ -222,6 +226,7 @@ impl Config {
                     })
                     .unwrap_or_default(),
                 http_allow_private_networks: flag("PLUGIN_HTTP_ALLOW_PRIVATE_NETWORKS", false)?,
+                allow_native: flag("PLUGIN_ALLOW_NATIVE", false)?,
                 warm_instances: parse("PLUGIN_WARM_INSTANCES", 2usize)?,
                 max_fuel: positive(
                     "PLUGIN_MAX_FUEL",

@@ -53,6 +53,7 @@ impl Ctx {
             breaker_threshold: p.breaker_threshold,
             breaker_cooldown: std::time::Duration::from_millis(p.breaker_cooldown_ms),
             cache_dir: p.cache_dir.clone(),
+            allow_native: p.allow_native,
         };
         let plugins = PluginRuntime::new(
             settings,

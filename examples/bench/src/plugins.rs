@@ -294,6 +294,10 @@ async fn in_process(calls: u32) -> Result<()> {
                 |inst, cx| {
                     let req = sample_request();
                     Box::pin(async move {
+                        let vaultaris::plugins::activation::PluginInstance::Wasm(inst) = inst
+                        else {
+                            return Err(wasmtime::format_err!("a WebAssembly instance"));
+                        };
                         inst.exports
                             .jwt_customizer
                             .as_ref()

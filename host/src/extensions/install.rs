@@ -7,8 +7,11 @@
 //! - A component is compiled, linked against the host's imports and checked
 //!   to export exactly its declared categories before anything is stored:
 //!   a plugin that cannot run is refused at install time, not at first call.
-//! - Native plugins (`kind: native`) are trusted code and are not loadable
-//!   by this host yet; they are refused with a clear error.
+//! - Native plugins (`kind: native`) are trusted code running unsandboxed
+//!   in the server process: refused unless the operator opted in with
+//!   `PLUGIN_ALLOW_NATIVE=true`. A library is loaded and checked (stabby's
+//!   layout report, its own manifest against `manifest.json`) before
+//!   anything is stored, like a component is compiled and linked.
 //! - An upgrade whose configuration schema rejects a tenant's existing
 //!   configuration is refused (naming the tenants), so an upgrade never
 //!   leaves an activation with configuration its plugin cannot read.
@@ -206,10 +209,10 @@ pub async fn install(
     source: &str,
 ) -> Result<(PluginView, bool)> {
     let manifest = parse_manifest(upload.manifest)?;
-    if manifest.kind == PluginKind::Native {
+    if manifest.kind == PluginKind::Native && !ctx.plugins.settings().allow_native {
         return Err(invalid(
             "manifest.kind",
-            "native plugins are not supported by this server yet; build the plugin as a WebAssembly component",
+            crate::plugins::runtime::NATIVE_REFUSED,
         ));
     }
     if upload.component.is_empty() || upload.component.len() > MAX_COMPONENT_BYTES {

@@ -11,7 +11,7 @@
 //!   its memory may be in any state.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,8 +23,10 @@ use super::breaker::CircuitBreaker;
 use super::engine::PluginEngine;
 use super::error::PluginCallError;
 use super::limits::Limits;
-use super::loaded::LoadedPlugin;
+use super::loaded::{LoadedPlugin, PluginCode};
 use super::manifest::{Category, FailureMode};
+use super::native::instance::NativeFailure;
+use super::native::{NativeInstance, NativeLibrary};
 use super::state::{ActivationContext, PluginState};
 
 /// Most calls of one activation in flight at once; more wait for a slot
@@ -74,7 +76,15 @@ pub struct InstanceExports {
     pub storage_backend: Option<v::storage_backend::StorageBackendPlugin>,
 }
 
-/// A live instance with its store.
+/// A live instance of either kind, as the hook closures receive it.
+pub enum PluginInstance {
+    /// A WebAssembly instance.
+    Wasm(WarmInstance),
+    /// A native instance.
+    Native(NativeInstance),
+}
+
+/// A live WebAssembly instance with its store.
 pub struct WarmInstance {
     /// The store (one per instance).
     pub store: Store<PluginState>,
@@ -114,7 +124,12 @@ pub struct Activation {
     /// Memory limit of an instance (the largest of its categories').
     pub memory_bytes: usize,
     /// Warm instances kept for reuse.
-    pool: Mutex<Vec<WarmInstance>>,
+    pool: Mutex<Vec<PluginInstance>>,
+    /// Native plugins: the library, opened when the activation was built
+    /// (or why it could not be).
+    native_library: Option<Result<Arc<NativeLibrary>, String>>,
+    /// Native plugins: calls running now, overrunning ones included.
+    native_running: Arc<AtomicUsize>,
     /// How many warm instances to keep.
     warm_max: usize,
     /// Bounds concurrent calls.
@@ -175,6 +190,8 @@ impl Activation {
             limits,
             memory_bytes,
             pool: Mutex::new(Vec::new()),
+            native_library: None,
+            native_running: Arc::new(AtomicUsize::new(0)),
             warm_max,
             slots: Semaphore::new(MAX_CONCURRENT_CALLS),
             tenant_slots: None,
@@ -182,6 +199,13 @@ impl Activation {
             stats: CallStats::default(),
             provider_display: Default::default(),
         }
+    }
+
+    /// Gives a native activation its library (or the reason it has none,
+    /// which every call then reports as an instantiation failure).
+    pub fn with_native_library(mut self, library: Result<Arc<NativeLibrary>, String>) -> Self {
+        self.native_library = Some(library);
+        self
     }
 
     /// Makes calls also take a slot of the tenant's shared quota.
@@ -222,10 +246,26 @@ impl Activation {
         Ok(())
     }
 
-    async fn instantiate(&self, engine: &PluginEngine) -> Result<WarmInstance, PluginCallError> {
+    async fn instantiate(&self, engine: &PluginEngine) -> Result<PluginInstance, PluginCallError> {
         let fail = |e: String| PluginCallError::Instantiation(e);
         let state = PluginState::new(self.context.clone(), self.memory_bytes)
             .map_err(|e| fail(format!("{e:#}")))?;
+        let wasm = match &self.plugin.code {
+            PluginCode::Wasm(w) => w,
+            PluginCode::Native { .. } => {
+                let library = match &self.native_library {
+                    Some(Ok(l)) => l.clone(),
+                    Some(Err(why)) => return Err(fail(why.clone())),
+                    None => return Err(fail("the native library was not opened".into())),
+                };
+                self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
+                return Ok(PluginInstance::Native(NativeInstance::new(
+                    library,
+                    state,
+                    self.native_running.clone(),
+                )));
+            }
+        };
         let mut store = Store::new(engine.engine(), state);
         store.limiter(|s| &mut s.limiter);
         // At each epoch tick: past the deadline, interrupt; a call that has
@@ -249,14 +289,13 @@ impl Activation {
         store
             .set_fuel(INSTANTIATION_FUEL)
             .map_err(|e| fail(format!("{e:#}")))?;
-        let instance = self
-            .plugin
+        let instance = wasm
             .pre
             .instantiate_async(&mut store)
             .await
             .map_err(|e| fail(format!("{e:#}")))?;
         let mut exports = InstanceExports::default();
-        let ix = &self.plugin.exports;
+        let ix = &wasm.exports;
         macro_rules! load {
             ($field:ident) => {
                 if let Some(i) = &ix.$field {
@@ -280,11 +319,11 @@ impl Activation {
         load!(identity_provider);
         load!(storage_backend);
         self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
-        Ok(WarmInstance {
+        Ok(PluginInstance::Wasm(WarmInstance {
             store,
             instance,
             exports,
-        })
+        }))
     }
 
     /// Runs one call: admission by the breaker, a concurrency slot, a warm
@@ -301,7 +340,7 @@ impl Activation {
     where
         R: OutputSize,
         F: for<'a> FnOnce(
-            &'a mut WarmInstance,
+            &'a mut PluginInstance,
             v::caps::vaultaris::plugin::types::CallContext,
         ) -> std::pin::Pin<
             Box<
@@ -382,7 +421,7 @@ impl Activation {
     where
         R: OutputSize,
         F: for<'a> FnOnce(
-            &'a mut WarmInstance,
+            &'a mut PluginInstance,
             v::caps::vaultaris::plugin::types::CallContext,
         ) -> std::pin::Pin<
             Box<
@@ -423,20 +462,29 @@ impl Activation {
         let now_ms = chrono::Utc::now().timestamp_millis();
         let remaining = deadline.saturating_duration_since(Instant::now());
         let deadline_ms = now_ms + remaining.as_millis() as i64;
-        {
-            let s = inst.store.data_mut();
-            s.deadline = deadline;
-            s.started = Instant::now();
-            s.deadline_ms = deadline_ms;
-            s.request_id.clear();
-            s.request_id.push_str(request_id);
-            s.log_lines = 0;
-            s.http_requests = 0;
+        match &mut inst {
+            PluginInstance::Wasm(w) => {
+                w.store
+                    .data_mut()
+                    .begin_call(deadline, deadline_ms, request_id);
+                w.store.set_epoch_deadline(1);
+                w.store
+                    .set_fuel(limits.fuel)
+                    .map_err(|e| PluginCallError::Trap(format!("{e:#}")))?;
+            }
+            PluginInstance::Native(n) => {
+                n.state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .begin_call(deadline, deadline_ms, request_id);
+                // The encoding adds a few bytes per string and list to what
+                // the output limit counts; the exact check follows decoding.
+                n.max_output_bytes = limits
+                    .max_output_bytes()
+                    .saturating_mul(2)
+                    .saturating_add(64 << 10);
+            }
         }
-        inst.store.set_epoch_deadline(1);
-        inst.store
-            .set_fuel(limits.fuel)
-            .map_err(|e| PluginCallError::Trap(format!("{e:#}")))?;
         let cx = v::caps::vaultaris::plugin::types::CallContext {
             tenant: self.context.tenant_id.to_string(),
             plugin_id: self.context.plugin_id.clone(),
@@ -444,45 +492,88 @@ impl Activation {
             now: now_ms,
             deadline: deadline_ms,
         };
-        // The epoch callback interrupts wasm at the deadline; the timeout
-        // covers time inside host capabilities, with a little slack so the
-        // capability's own deadline answers first.
+        // WebAssembly: the epoch callback interrupts the guest at the
+        // deadline; the timeout covers time inside host capabilities, with a
+        // little slack so the capability's own deadline answers first.
+        // Native: the timeout is the only bound (the thread cannot be
+        // interrupted; see plugins/native).
         let outcome =
             tokio::time::timeout(remaining + Duration::from_millis(100), call(&mut inst, cx)).await;
-        m.fuel_used = limits
-            .fuel
-            .saturating_sub(inst.store.get_fuel().unwrap_or(0));
-        m.peak_memory = inst.store.data().limiter.peak;
-        let result = match outcome {
-            Err(_) => Err(PluginCallError::DeadlineExceeded(limits.deadline_ms)),
-            Ok(Err(trap)) => Err(classify_trap(trap, &inst.store, &limits)),
-            Ok(Ok(Err(reported))) => {
-                self.give_back(inst);
-                return Err(PluginCallError::Reported(reported_error(reported)));
-            }
+        if let PluginInstance::Wasm(w) = &inst {
+            m.fuel_used = limits.fuel.saturating_sub(w.store.get_fuel().unwrap_or(0));
+            m.peak_memory = w.store.data().limiter.peak;
+        }
+        // Only an instance whose call ended normally (a result or a
+        // `plugin-error`) is reused; anything else is dropped here.
+        let (result, reusable) = match outcome {
+            Err(_) => (
+                Err(PluginCallError::DeadlineExceeded(limits.deadline_ms)),
+                false,
+            ),
+            Ok(Err(failure)) => (Err(classify_failure(failure, &inst, &limits)), false),
+            Ok(Ok(Err(reported))) => (
+                Err(PluginCallError::Reported(reported_error(reported))),
+                true,
+            ),
             Ok(Ok(Ok(value))) => {
                 let size = value.output_size();
                 if size > limits.max_output_bytes() {
-                    Err(PluginCallError::OutputTooLarge {
-                        size,
-                        limit: limits.max_output_bytes(),
-                    })
+                    (
+                        Err(PluginCallError::OutputTooLarge {
+                            size,
+                            limit: limits.max_output_bytes(),
+                        }),
+                        false,
+                    )
                 } else {
-                    self.give_back(inst);
-                    return Ok(value);
+                    (Ok(value), true)
                 }
             }
         };
-        // Anything else: the instance is dropped here, never reused.
+        if reusable {
+            self.give_back(inst);
+        }
         result
     }
 
-    fn give_back(&self, inst: WarmInstance) {
+    fn give_back(&self, inst: PluginInstance) {
         let mut pool = self.pool.lock().expect("pool lock");
         if pool.len() < self.warm_max {
             pool.push(inst);
         }
     }
+}
+
+/// Why a call failed, for either kind of instance.
+fn classify_failure(e: wasmtime::Error, inst: &PluginInstance, limits: &Limits) -> PluginCallError {
+    match inst {
+        PluginInstance::Wasm(w) => classify_trap(e, &w.store, limits),
+        PluginInstance::Native(_) => match e.downcast_ref::<NativeFailure>() {
+            Some(NativeFailure::Trap(s)) => PluginCallError::Trap(truncated(s.clone())),
+            Some(NativeFailure::OutputTooLarge { size, limit }) => {
+                PluginCallError::OutputTooLarge {
+                    size: *size,
+                    limit: *limit,
+                }
+            }
+            Some(NativeFailure::Malformed(s)) => {
+                PluginCallError::MalformedOutput(truncated(s.clone()))
+            }
+            Some(NativeFailure::Runaway(_)) => PluginCallError::Busy(limits.deadline_ms),
+            None => PluginCallError::Trap(truncated(format!("{e:#}"))),
+        },
+    }
+}
+
+fn truncated(mut s: String) -> String {
+    if s.len() > 1024 {
+        let mut i = 1024;
+        while !s.is_char_boundary(i) {
+            i -= 1;
+        }
+        s.truncate(i);
+    }
+    s
 }
 
 fn classify_trap(

@@ -15,6 +15,9 @@ pub mod v0_1_0 {
             path: "../wit/vaultaris-plugin-0.1.0",
             world: "host-capabilities",
             imports: { default: async },
+            // Native plugins receive and return the same records, encoded
+            // with postcard (plugins/native).
+            additional_derives: [serde::Serialize, serde::Deserialize],
         });
     }
 
@@ -27,6 +30,7 @@ pub mod v0_1_0 {
                     world: $world,
                     imports: { default: async },
                     exports: { default: async },
+                    additional_derives: [serde::Serialize, serde::Deserialize],
                     with: {
                         "vaultaris:plugin/types": super::caps::vaultaris::plugin::types,
                         "vaultaris:plugin/logging": super::caps::vaultaris::plugin::logging,

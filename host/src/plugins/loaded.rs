@@ -2,12 +2,14 @@
 //! any tenant that activates it.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use wasmtime::component::{Component, InstancePre};
 
 use super::bindings::v0_1_0 as v;
 use super::engine::PluginEngine;
 use super::manifest::{Category, PluginManifest};
+use super::native::library::{LibraryManifest, NativeLibraryCache, store_artifact};
 use super::state::PluginState;
 
 /// Export lookups of each category the plugin implements, resolved once at
@@ -41,16 +43,36 @@ pub struct ExportIndices {
     pub storage_backend: Option<v::storage_backend::StorageBackendPluginIndices>,
 }
 
-/// A compiled, linked plugin.
-pub struct LoadedPlugin {
-    /// Its manifest.
-    pub manifest: PluginManifest,
-    /// SHA-256 of the component.
-    pub sha256: String,
+/// A compiled, pre-linked component.
+pub struct WasmCode {
     /// The pre-linked component.
     pub pre: InstancePre<PluginState>,
     /// Export lookups per category.
     pub exports: ExportIndices,
+}
+
+/// What runs a plugin: a component or a native library.
+pub enum PluginCode {
+    /// A WebAssembly component, sandboxed.
+    Wasm(WasmCode),
+    /// A verified native library on disk, opened per activation through
+    /// the runtime's library cache (one `dlopen` shared by all tenants).
+    Native {
+        /// The library file (`<cache>/native/<sha256>.so`).
+        path: PathBuf,
+        /// What the library said about itself when it was verified.
+        library: LibraryManifest,
+    },
+}
+
+/// A compiled, linked plugin.
+pub struct LoadedPlugin {
+    /// Its manifest.
+    pub manifest: PluginManifest,
+    /// SHA-256 of the component (or library).
+    pub sha256: String,
+    /// The code.
+    pub code: PluginCode,
     /// Whether the compilation came from the on-disk cache.
     pub from_cache: bool,
 }
@@ -84,6 +106,37 @@ pub fn exported_categories(
 }
 
 impl LoadedPlugin {
+    /// The compiled component, for WebAssembly plugins.
+    pub fn wasm(&self) -> Option<&WasmCode> {
+        match &self.code {
+            PluginCode::Wasm(w) => Some(w),
+            PluginCode::Native { .. } => None,
+        }
+    }
+
+    /// Stores a native library under its hash, opens it through `cache`
+    /// (stabby checks the entry point's layout) and checks its own manifest
+    /// against `manifest`: an incompatible library is refused here, at
+    /// install time. The library stays open only while activations use it.
+    pub fn load_native(
+        cache: &NativeLibraryCache,
+        cache_dir: &std::path::Path,
+        manifest: PluginManifest,
+        sha256: String,
+        bytes: &[u8],
+    ) -> anyhow::Result<Self> {
+        let path = store_artifact(cache_dir, &sha256, bytes)?;
+        let library = cache.open(&path, &sha256)?;
+        library.check(&manifest)?;
+        let library = library.manifest.clone();
+        Ok(Self {
+            manifest,
+            sha256,
+            code: PluginCode::Native { path, library },
+            from_cache: false,
+        })
+    }
+
     /// Compiles (or loads from cache) and links a component, and checks that
     /// it exports exactly the categories of its manifest and imports nothing
     /// the host does not provide.
@@ -200,8 +253,7 @@ impl LoadedPlugin {
         Ok(Self {
             manifest,
             sha256,
-            pre,
-            exports,
+            code: PluginCode::Wasm(WasmCode { pre, exports }),
             from_cache,
         })
     }

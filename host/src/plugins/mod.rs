@@ -12,6 +12,7 @@ pub mod kv;
 pub mod limits;
 pub mod loaded;
 pub mod manifest;
+pub mod native;
 pub mod runtime;
 pub mod state;
 

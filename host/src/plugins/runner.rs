@@ -13,7 +13,7 @@ use serde_json::Value;
 use uuid::Uuid;
 use wasmtime::component::Val;
 
-use super::activation::{OutputSize, WarmInstance};
+use super::activation::{OutputSize, PluginInstance};
 use super::bindings::v0_1_0::caps::vaultaris::plugin::types as wit;
 use super::dynamic::{to_json, to_val};
 use super::limits::LimitOverrides;
@@ -67,12 +67,21 @@ pub struct RunOptions {
 }
 
 async fn call_dynamic(
-    inst: &mut WarmInstance,
+    inst: &mut PluginInstance,
     interface: String,
     function: String,
     input: Value,
     cx: wit::CallContext,
 ) -> wasmtime::Result<Result<Value, wit::PluginError>> {
+    let inst = match inst {
+        PluginInstance::Wasm(w) => w,
+        PluginInstance::Native(_) => {
+            return Err(wasmtime::format_err!(
+                "the local runner calls WebAssembly components by name; test a native build \
+                 with cargo test and the SDK's testing module"
+            ));
+        }
+    };
     let iface = inst
         .instance
         .get_export_index(&mut inst.store, None, &interface)
@@ -132,7 +141,7 @@ type DynamicCall<'a> = std::pin::Pin<
 /// Pins a closure to the higher-ranked signature `invoke` expects.
 fn higher_ranked<F>(f: F) -> F
 where
-    F: for<'a> FnOnce(&'a mut WarmInstance, wit::CallContext) -> DynamicCall<'a>,
+    F: for<'a> FnOnce(&'a mut PluginInstance, wit::CallContext) -> DynamicCall<'a>,
 {
     f
 }
@@ -169,6 +178,8 @@ pub async fn run(
         breaker_threshold: u32::MAX,
         breaker_cooldown: Duration::from_secs(1),
         cache_dir: cache,
+        // The author's own library on the author's own machine.
+        allow_native: true,
     };
     let rt = PluginRuntime::new(settings, Arc::new(super::kv::MemoryKv::default()))?;
     let sha = super::super::extensions::install::sha256_hex(&component);

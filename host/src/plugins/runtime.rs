@@ -43,8 +43,12 @@ pub struct RuntimeSettings {
     pub breaker_threshold: u32,
     /// How long an open breaker refuses calls.
     pub breaker_cooldown: std::time::Duration,
-    /// Compiled-artifact cache directory.
+    /// Compiled-artifact cache directory (native libraries go to its
+    /// `native/` subdirectory).
     pub cache_dir: PathBuf,
+    /// Whether native (unsandboxed) plugins may be loaded
+    /// (`PLUGIN_ALLOW_NATIVE`).
+    pub allow_native: bool,
 }
 
 /// A desired activation, configuration decrypted.
@@ -121,6 +125,8 @@ pub struct PluginRuntime {
     kv: Arc<dyn KeyValueBackend>,
     outbound: Arc<super::capabilities::OutboundHttp>,
     plugins: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
+    /// Open native libraries, shared by every activation of a library.
+    native_libraries: super::native::NativeLibraryCache,
     tenants: RwLock<HashMap<Uuid, Arc<TenantPlugins>>>,
     failures: tokio::sync::mpsc::Sender<PluginFailure>,
     me: std::sync::Weak<PluginRuntime>,
@@ -140,6 +146,10 @@ impl std::fmt::Debug for PluginRuntime {
             .finish()
     }
 }
+
+/// Why a native plugin is refused when the operator has not opted in.
+pub const NATIVE_REFUSED: &str = "native plugins run unsandboxed inside the server process, with its \
+rights and memory; this server refuses them unless the operator sets PLUGIN_ALLOW_NATIVE=true";
 
 /// At most one audit record per (tenant, plugin, error code) in this period.
 const AUDIT_PERIOD: Duration = Duration::from_secs(10);
@@ -164,6 +174,7 @@ impl PluginRuntime {
             kv,
             outbound,
             plugins: RwLock::default(),
+            native_libraries: Default::default(),
             tenants: RwLock::default(),
             failures: tx,
             me: me.clone(),
@@ -199,9 +210,27 @@ impl PluginRuntime {
     ) -> anyhow::Result<Arc<LoadedPlugin>> {
         let me = self.clone();
         tokio::task::spawn_blocking(move || {
+            if manifest.kind == super::manifest::PluginKind::Native {
+                if !me.settings.allow_native {
+                    anyhow::bail!("{NATIVE_REFUSED}");
+                }
+                return LoadedPlugin::load_native(
+                    &me.native_libraries,
+                    &me.settings.cache_dir,
+                    manifest,
+                    sha256,
+                    &bytes,
+                )
+                .map(Arc::new);
+            }
             LoadedPlugin::load(&me.engine, manifest, sha256, &bytes).map(Arc::new)
         })
         .await?
+    }
+
+    /// How many native libraries are open (loaded with `dlopen`) now.
+    pub fn open_native_libraries(&self) -> usize {
+        self.native_libraries.open_count()
     }
 
     /// Installs (or replaces) a prepared plugin and rebuilds the activations
@@ -378,7 +407,15 @@ impl PluginRuntime {
             kv,
             outbound: self.outbound.clone(),
         });
-        Activation::new(
+        let native = match &plugin.code {
+            super::loaded::PluginCode::Native { path, .. } => Some(
+                self.native_libraries
+                    .open(path, &plugin.sha256)
+                    .map_err(|e| format!("{e:#}")),
+            ),
+            super::loaded::PluginCode::Wasm(_) => None,
+        };
+        let activation = Activation::new(
             plugin,
             context,
             spec.position,
@@ -389,7 +426,11 @@ impl PluginRuntime {
                 self.settings.breaker_threshold,
                 self.settings.breaker_cooldown,
             ),
-        )
+        );
+        match native {
+            Some(library) => activation.with_native_library(library),
+            None => activation,
+        }
     }
 
     /// The semaphore bounding a tenant's calls in flight, shared by all its

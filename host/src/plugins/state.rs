@@ -102,6 +102,19 @@ impl PluginState {
     }
 }
 
+impl PluginState {
+    /// Resets the per-call fields before a call.
+    pub fn begin_call(&mut self, deadline: Instant, deadline_ms: i64, request_id: &str) {
+        self.deadline = deadline;
+        self.started = Instant::now();
+        self.deadline_ms = deadline_ms;
+        self.request_id.clear();
+        self.request_id.push_str(request_id);
+        self.log_lines = 0;
+        self.http_requests = 0;
+    }
+}
+
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {

@@ -3,6 +3,9 @@
 //! open: a failing sink never blocks a request; its batch is retried from
 //! the cursor.
 
+use vaultaris_plugin_sdk::native::functions as native_fn;
+
+use super::super::activation::PluginInstance;
 use std::sync::Arc;
 
 use super::super::activation::{Activation, OutputSize};
@@ -100,6 +103,12 @@ impl PluginRuntime {
         let (result, _) = act
             .invoke(self.engine(), Category::AuditSink, "-", size, |inst, cx| {
                 Box::pin(async move {
+                    let inst = match inst {
+                        PluginInstance::Native(n) => {
+                            return n.call(native_fn::AUDIT_SINK_DELIVER, &(&cx, &events)).await;
+                        }
+                        PluginInstance::Wasm(w) => w,
+                    };
                     let Some(e) = &inst.exports.audit_sink else {
                         return Err(wasmtime::format_err!("audit-sink export missing"));
                     };

@@ -4,6 +4,9 @@
 //! (unknown user, or a user without a local password); the first plugin that
 //! answers `verified` or `rejected` decides. Fails closed.
 
+use vaultaris_plugin_sdk::native::functions as native_fn;
+
+use super::super::activation::PluginInstance;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -96,6 +99,14 @@ impl PluginRuntime {
                     identifier.len() + password.len() + 256,
                     |inst, cx| {
                         Box::pin(async move {
+                            let inst = match inst {
+                                PluginInstance::Native(n) => {
+                                    return n
+                                        .call(native_fn::AUTH_PROVIDER_VERIFY, &(&cx, &req))
+                                        .await;
+                                }
+                                PluginInstance::Wasm(w) => w,
+                            };
                             let Some(e) = &inst.exports.auth_provider else {
                                 return Err(wasmtime::format_err!("auth-provider export missing"));
                             };

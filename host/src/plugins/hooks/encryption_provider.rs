@@ -27,6 +27,9 @@
 //!   `decrypt` is how a tampered or moved ciphertext shows up, and the
 //!   caller audits it as tampering (`is_tamper`).
 
+use vaultaris_plugin_sdk::native::functions as native_fn;
+
+use super::super::activation::PluginInstance;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -265,6 +268,14 @@ impl PluginRuntime {
                 size,
                 |inst, cx| {
                     Box::pin(async move {
+                        let inst = match inst {
+                            PluginInstance::Native(n) => {
+                                return n
+                                    .call(native_fn::ENCRYPTION_PROVIDER_ENCRYPT, &(&cx, &req.0))
+                                    .await;
+                            }
+                            PluginInstance::Wasm(w) => w,
+                        };
                         let Some(e) = &inst.exports.encryption_provider else {
                             return Err(wasmtime::format_err!(
                                 "encryption-provider export missing"
@@ -336,6 +347,18 @@ impl PluginRuntime {
                     size,
                     |inst, cx| {
                         Box::pin(async move {
+                            let inst = match inst {
+                                PluginInstance::Native(n) => {
+                                    return n
+                                        .call::<_, Vec<u8>>(
+                                            native_fn::ENCRYPTION_PROVIDER_DECRYPT,
+                                            &(&cx, &req),
+                                        )
+                                        .await
+                                        .map(|r| r.map(|p| Plaintext(Zeroizing::new(p))));
+                                }
+                                PluginInstance::Wasm(w) => w,
+                            };
                             let Some(e) = &inst.exports.encryption_provider else {
                                 return Err(wasmtime::format_err!(
                                     "encryption-provider export missing"
@@ -394,6 +417,18 @@ impl PluginRuntime {
                 0,
                 |inst, cx| {
                     Box::pin(async move {
+                        let inst = match inst {
+                            PluginInstance::Native(n) => {
+                                return n
+                                    .call::<_, String>(
+                                        native_fn::ENCRYPTION_PROVIDER_CURRENT_KEY_ID,
+                                        &(&cx,),
+                                    )
+                                    .await
+                                    .map(|r| r.map(KeyId));
+                            }
+                            PluginInstance::Wasm(w) => w,
+                        };
                         let Some(e) = &inst.exports.encryption_provider else {
                             return Err(wasmtime::format_err!(
                                 "encryption-provider export missing"

@@ -18,6 +18,9 @@
 //!   existing account by email only when the tenant trusts the provider for
 //!   it (`sessions/federation.rs`).
 
+use vaultaris_plugin_sdk::native::functions as native_fn;
+
+use super::super::activation::PluginInstance;
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -299,6 +302,14 @@ impl PluginRuntime {
                     64,
                     |inst, cx| {
                         Box::pin(async move {
+                            let inst = match inst {
+                                PluginInstance::Native(n) => {
+                                    return n
+                                        .call(native_fn::IDENTITY_PROVIDER_DESCRIBE, &(&cx,))
+                                        .await;
+                                }
+                                PluginInstance::Wasm(w) => w,
+                            };
                             let Some(e) = &inst.exports.identity_provider else {
                                 return Err(wasmtime::format_err!(
                                     "identity-provider export missing"
@@ -380,6 +391,14 @@ impl PluginRuntime {
                 size,
                 |inst, cx| {
                     Box::pin(async move {
+                        let inst = match inst {
+                            PluginInstance::Native(n) => {
+                                return n
+                                    .call(native_fn::IDENTITY_PROVIDER_BEGIN, &(&cx, &request))
+                                    .await;
+                            }
+                            PluginInstance::Wasm(w) => w,
+                        };
                         let Some(e) = &inst.exports.identity_provider else {
                             return Err(wasmtime::format_err!("identity-provider export missing"));
                         };
@@ -457,6 +476,14 @@ impl PluginRuntime {
                 size,
                 |inst, cx| {
                     Box::pin(async move {
+                        let inst = match inst {
+                            PluginInstance::Native(n) => {
+                                return n
+                                    .call(native_fn::IDENTITY_PROVIDER_COMPLETE, &(&cx, &request))
+                                    .await;
+                            }
+                            PluginInstance::Wasm(w) => w,
+                        };
                         let Some(e) = &inst.exports.identity_provider else {
                             return Err(wasmtime::format_err!("identity-provider export missing"));
                         };

@@ -2,6 +2,9 @@
 //! (user create/update, self-registration, password change). Fails closed:
 //! when a validator cannot answer, the change is refused.
 
+use vaultaris_plugin_sdk::native::functions as native_fn;
+
+use super::super::activation::PluginInstance;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -105,6 +108,14 @@ impl PluginRuntime {
                     size,
                     |inst, cx| {
                         Box::pin(async move {
+                            let inst = match inst {
+                                PluginInstance::Native(n) => {
+                                    return n
+                                        .call(native_fn::INPUT_VALIDATOR_VALIDATE, &(&cx, &request))
+                                        .await;
+                                }
+                                PluginInstance::Wasm(w) => w,
+                            };
                             let Some(e) = &inst.exports.input_validator else {
                                 return Err(wasmtime::format_err!(
                                     "input-validator export missing"

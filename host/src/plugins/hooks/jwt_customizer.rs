@@ -6,6 +6,9 @@
 //! customization applies), so no plugin can change who a token is for, who
 //! issued it, how long it lives, what it is bound to or what it grants.
 
+use vaultaris_plugin_sdk::native::functions as native_fn;
+
+use super::super::activation::PluginInstance;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -184,6 +187,14 @@ impl PluginRuntime {
                     size,
                     |inst, cx| {
                         Box::pin(async move {
+                            let inst = match inst {
+                                PluginInstance::Native(n) => {
+                                    return n
+                                        .call(native_fn::JWT_CUSTOMIZER_CUSTOMIZE, &(&cx, &request))
+                                        .await;
+                                }
+                                PluginInstance::Wasm(w) => w,
+                            };
                             let Some(exports) = &inst.exports.jwt_customizer else {
                                 return Err(wasmtime::format_err!("jwt-customizer export missing"));
                             };

@@ -6,6 +6,9 @@
 //! events are delivered after the change committed, in the background, and
 //! never affect the request.
 
+use vaultaris_plugin_sdk::native::functions as native_fn;
+
+use super::super::activation::PluginInstance;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -151,6 +154,14 @@ impl PluginRuntime {
                     size,
                     |inst, cx| {
                         Box::pin(async move {
+                            let inst = match inst {
+                                PluginInstance::Native(n) => {
+                                    return n
+                                        .call(native_fn::LIFECYCLE_HOOK_BEFORE, &(&cx, &event))
+                                        .await;
+                                }
+                                PluginInstance::Wasm(w) => w,
+                            };
                             let Some(e) = &inst.exports.lifecycle_hook else {
                                 return Err(wasmtime::format_err!("lifecycle-hook export missing"));
                             };
@@ -231,6 +242,17 @@ impl PluginRuntime {
                             1024,
                             |inst, cx| {
                                 Box::pin(async move {
+                                    let inst = match inst {
+                                        PluginInstance::Native(n) => {
+                                            return n
+                                                .call(
+                                                    native_fn::LIFECYCLE_HOOK_AFTER,
+                                                    &(&cx, &event),
+                                                )
+                                                .await;
+                                        }
+                                        PluginInstance::Wasm(w) => w,
+                                    };
                                     let Some(e) = &inst.exports.lifecycle_hook else {
                                         return Err(wasmtime::format_err!(
                                             "lifecycle-hook export missing"

@@ -3,6 +3,9 @@
 //! background feeder. Fail open: a failed batch is dropped, counted and
 //! audited, never retried (the next batch carries cumulative counters).
 
+use vaultaris_plugin_sdk::native::functions as native_fn;
+
+use super::super::activation::PluginInstance;
 use std::sync::Arc;
 
 use super::super::activation::Activation;
@@ -98,6 +101,14 @@ impl PluginRuntime {
                 size,
                 |inst, cx| {
                     Box::pin(async move {
+                        let inst = match inst {
+                            PluginInstance::Native(n) => {
+                                return n
+                                    .call(native_fn::METRICS_COLLECTOR_COLLECT, &(&cx, &batch))
+                                    .await;
+                            }
+                            PluginInstance::Wasm(w) => w,
+                        };
                         let Some(e) = &inst.exports.metrics_collector else {
                             return Err(wasmtime::format_err!("metrics-collector export missing"));
                         };

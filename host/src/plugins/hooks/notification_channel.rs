@@ -4,6 +4,9 @@
 //! (`unavailable`) is retried once, any other failure moves on to the next
 //! channel; the send fails only when no channel delivered.
 
+use vaultaris_plugin_sdk::native::functions as native_fn;
+
+use super::super::activation::PluginInstance;
 use uuid::Uuid;
 
 use super::super::activation::OutputSize;
@@ -102,6 +105,17 @@ impl PluginRuntime {
                         size,
                         |inst, cx| {
                             Box::pin(async move {
+                                let inst = match inst {
+                                    PluginInstance::Native(n) => {
+                                        return n
+                                            .call(
+                                                native_fn::NOTIFICATION_CHANNEL_DELIVER,
+                                                &(&cx, &msg),
+                                            )
+                                            .await;
+                                    }
+                                    PluginInstance::Wasm(w) => w,
+                                };
                                 let Some(e) = &inst.exports.notification_channel else {
                                     return Err(wasmtime::format_err!(
                                         "notification-channel export missing"

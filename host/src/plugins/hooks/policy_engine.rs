@@ -3,6 +3,9 @@
 //! deny-overrides; every failure counts as `deny` (fail closed, never
 //! configurable).
 
+use vaultaris_plugin_sdk::native::functions as native_fn;
+
+use super::super::activation::PluginInstance;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -112,6 +115,14 @@ impl PluginRuntime {
                     size,
                     |inst, cx| {
                         Box::pin(async move {
+                            let inst = match inst {
+                                PluginInstance::Native(n) => {
+                                    return n
+                                        .call(native_fn::POLICY_ENGINE_EVALUATE, &(&cx, &req))
+                                        .await;
+                                }
+                                PluginInstance::Wasm(w) => w,
+                            };
                             let Some(e) = &inst.exports.policy_engine else {
                                 return Err(wasmtime::format_err!("policy-engine export missing"));
                             };

@@ -3,6 +3,9 @@
 //! limiter that cannot answer refuses the request (429 would lie about the
 //! cause, so the endpoint answers 503).
 
+use vaultaris_plugin_sdk::native::functions as native_fn;
+
+use super::super::activation::PluginInstance;
 use uuid::Uuid;
 
 use super::super::activation::OutputSize;
@@ -79,6 +82,14 @@ impl PluginRuntime {
                     size,
                     |inst, cx| {
                         Box::pin(async move {
+                            let inst = match inst {
+                                PluginInstance::Native(n) => {
+                                    return n
+                                        .call(native_fn::RATE_LIMITER_CHECK, &(&cx, &req))
+                                        .await;
+                                }
+                                PluginInstance::Wasm(w) => w,
+                            };
                             let Some(e) = &inst.exports.rate_limiter else {
                                 return Err(wasmtime::format_err!("rate-limiter export missing"));
                             };

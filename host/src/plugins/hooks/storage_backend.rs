@@ -4,6 +4,9 @@
 //! import is served by the built-in store, never by itself. Errors
 //! propagate (no fallback to the built-in store: that would split data).
 
+use vaultaris_plugin_sdk::native::functions as native_fn;
+
+use super::super::activation::PluginInstance;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -81,16 +84,27 @@ fn failed(rt: &PluginRuntime, act: &Activation, e: PluginCallError) -> KvFailure
     ))
 }
 
+/// Calls one storage-backend function of either kind of instance: the
+/// WebAssembly export `$call` or the native function `$native`, with the
+/// same arguments after the call context.
 macro_rules! call_backend {
-    ($self:ident, $size:expr, |$e:ident, $inst:ident, $cx:ident| $body:expr) => {{
+    ($self:ident, $size:expr, $call:ident / $native:ident ($($arg:expr),* $(,)?)) => {{
         let (rt, act) = $self.backend()?;
         let (result, _) = act
-            .invoke(rt.engine(), Category::StorageBackend, &super::super::request_id::current(), $size, |$inst, $cx| {
+            .invoke(rt.engine(), Category::StorageBackend, &super::super::request_id::current(), $size, |inst, cx| {
                 Box::pin(async move {
-                    let Some($e) = &$inst.exports.storage_backend else {
+                    let inst = match inst {
+                        PluginInstance::Native(n) => {
+                            return n.call(native_fn::$native, &(&cx, $($arg),*)).await
+                        }
+                        PluginInstance::Wasm(w) => w,
+                    };
+                    let Some(e) = &inst.exports.storage_backend else {
                         return Err(wasmtime::format_err!("storage-backend export missing"));
                     };
-                    $body.await
+                    e.vaultaris_plugin_storage_backend()
+                        .$call(&mut inst.store, &cx, $($arg),*)
+                        .await
                 })
             })
             .await;
@@ -108,9 +122,7 @@ impl KeyValueBackend for PluginStorageKv {
     ) -> Result<Option<Vec<u8>>, KvFailure> {
         check_key(key)?;
         let (ns, key) = (format!("plugin:{plugin}"), key.to_string());
-        let entry = call_backend!(self, key.len(), |e, inst, cx| e
-            .vaultaris_plugin_storage_backend()
-            .call_get(&mut inst.store, &cx, &ns, &key))?;
+        let entry = call_backend!(self, key.len(), call_get / STORAGE_BACKEND_GET(&ns, &key))?;
         let now = chrono::Utc::now().timestamp_millis();
         Ok(entry
             .filter(|e| e.expires_at.is_none_or(|t| t > now))
@@ -136,17 +148,21 @@ impl KeyValueBackend for PluginStorageKv {
             millis_from_now(ttl),
         );
         let size = key.len() + value.len();
-        call_backend!(self, size, |e, inst, cx| e
-            .vaultaris_plugin_storage_backend()
-            .call_set(&mut inst.store, &cx, &ns, &key, &value, expires))
+        call_backend!(
+            self,
+            size,
+            call_set / STORAGE_BACKEND_SET(&ns, &key, &value, expires)
+        )
     }
 
     async fn delete(&self, _tenant: Uuid, plugin: &str, key: &str) -> Result<bool, KvFailure> {
         check_key(key)?;
         let (ns, key) = (format!("plugin:{plugin}"), key.to_string());
-        call_backend!(self, key.len(), |e, inst, cx| e
-            .vaultaris_plugin_storage_backend()
-            .call_delete(&mut inst.store, &cx, &ns, &key))
+        call_backend!(
+            self,
+            key.len(),
+            call_delete / STORAGE_BACKEND_DELETE(&ns, &key)
+        )
     }
 
     async fn list_prefix(
@@ -163,9 +179,11 @@ impl KeyValueBackend for PluginStorageKv {
             cursor.map(str::to_string),
         );
         let limit = limit.clamp(1, 1000);
-        let page = call_backend!(self, prefix.len(), |e, inst, cx| e
-            .vaultaris_plugin_storage_backend()
-            .call_list_prefix(&mut inst.store, &cx, &ns, &prefix, cursor.as_deref(), limit))?;
+        let page = call_backend!(
+            self,
+            prefix.len(),
+            call_list_prefix / STORAGE_BACKEND_LIST_PREFIX(&ns, &prefix, cursor.as_deref(), limit)
+        )?;
         Ok(KeyPageResult {
             keys: page.keys.into_iter().take(limit as usize).collect(),
             next_cursor: page.next_cursor,
@@ -186,8 +204,10 @@ impl KeyValueBackend for PluginStorageKv {
             key.to_string(),
             millis_from_now(ttl_if_created),
         );
-        call_backend!(self, key.len(), |e, inst, cx| e
-            .vaultaris_plugin_storage_backend()
-            .call_increment(&mut inst.store, &cx, &ns, &key, delta, expires))
+        call_backend!(
+            self,
+            key.len(),
+            call_increment / STORAGE_BACKEND_INCREMENT(&ns, &key, delta, expires)
+        )
     }
 }

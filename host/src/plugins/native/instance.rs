@@ -1,0 +1,144 @@
+//! A native plugin instance: the library's instance object for one
+//! activation, its capability state, and the call path (encode, run on the
+//! blocking pool under the deadline, check the size, decode).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use vaultaris_plugin_sdk::native::abi::{InstanceAbiDynMut, InstanceHandle};
+use vaultaris_plugin_sdk::native::wire::{decode, encode};
+
+use super::capabilities::NativeHost;
+use super::library::NativeLibrary;
+use crate::plugins::bindings::v0_1_0::caps::vaultaris::plugin::types::PluginError;
+use crate::plugins::state::PluginState;
+
+/// Calls of one activation that overran their deadline and still hold a
+/// thread; past this many, further calls are refused as `busy` until some
+/// return.
+pub const MAX_RUNAWAY_CALLS: usize = 4;
+
+/// Why a native call produced no usable result (carried in the
+/// `wasmtime::Error` the hook closures return, classified by the
+/// activation).
+#[derive(Debug, thiserror::Error)]
+pub enum NativeFailure {
+    /// The plugin's glue reported no result: a panic, or a function it
+    /// does not export.
+    #[error("{0}")]
+    Trap(String),
+    /// The encoded result was larger than the output limit allows.
+    #[error("output of {size} bytes exceeds the limit of {limit} bytes")]
+    OutputTooLarge {
+        /// Bytes of output.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The result did not decode as the contract's type.
+    #[error("the result does not decode as the contract's type: {0}")]
+    Malformed(String),
+    /// Too many earlier calls are still running past their deadline.
+    #[error("{0} earlier calls are still running past their deadline")]
+    Runaway(usize),
+}
+
+/// The library's instance and the library itself, in drop order (the
+/// instance's code lives in the library).
+struct Live {
+    handle: InstanceHandle,
+    _library: Arc<NativeLibrary>,
+}
+
+// SAFETY: the handle is a `Box<dyn InstanceAbi + Send>` (stabby keeps the
+// bound in the vtable, not in the Rust type); it is used behind a mutex.
+unsafe impl Send for Live {}
+
+/// One live native instance of an activation.
+pub struct NativeInstance {
+    live: Arc<Mutex<Live>>,
+    /// Capability state: activation, grants, per-call counters, deadline.
+    pub state: Arc<Mutex<PluginState>>,
+    /// The output limit of the call in progress, in encoded bytes.
+    pub max_output_bytes: usize,
+    /// Calls of the activation still running (shared by its instances).
+    running: Arc<AtomicUsize>,
+}
+
+impl NativeInstance {
+    /// Creates an instance of `library` whose capabilities use `state`.
+    pub fn new(library: Arc<NativeLibrary>, state: PluginState, running: Arc<AtomicUsize>) -> Self {
+        let state = Arc::new(Mutex::new(state));
+        let host = NativeHost {
+            state: state.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let handle = library.create(stabby::sync::Arc::new(host).into());
+        Self {
+            live: Arc::new(Mutex::new(Live {
+                handle,
+                _library: library,
+            })),
+            state,
+            max_output_bytes: usize::MAX,
+            running,
+        }
+    }
+
+    /// Calls contract function `function` (`vaultaris_plugin_sdk::native::functions`)
+    /// with `args`, the WIT parameters after the call context, as a tuple
+    /// with the context first. Runs on the blocking pool: the caller's
+    /// deadline (a timeout around this future) answers for the request even
+    /// if the plugin never returns.
+    pub async fn call<A, R>(
+        &mut self,
+        function: u32,
+        args: &A,
+    ) -> wasmtime::Result<Result<R, PluginError>>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned + Send + 'static,
+    {
+        let running = self.running.load(Ordering::Relaxed);
+        if running >= MAX_RUNAWAY_CALLS + super::super::activation::MAX_CONCURRENT_CALLS {
+            return Err(wasmtime::Error::new(NativeFailure::Runaway(running)));
+        }
+        let input = encode(args);
+        let live = self.live.clone();
+        let limit = self.max_output_bytes;
+        let counter = self.running.clone();
+        counter.fetch_add(1, Ordering::Relaxed);
+        let task = tokio::task::spawn_blocking(move || {
+            struct Done(Arc<AtomicUsize>);
+            impl Drop for Done {
+                fn drop(&mut self) {
+                    self.0.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+            let _done = Done(counter);
+            let mut live = live.lock().unwrap_or_else(|e| e.into_inner());
+            let outcome = live.handle.call(function, input.as_slice().into());
+            match outcome.match_owned(Ok, Err) {
+                Ok(bytes) => {
+                    if bytes.len() > limit {
+                        return Err(NativeFailure::OutputTooLarge {
+                            size: bytes.len(),
+                            limit,
+                        });
+                    }
+                    decode::<Result<R, PluginError>>(&bytes).map_err(NativeFailure::Malformed)
+                }
+                Err(why) => Err(NativeFailure::Trap(why.as_str().to_owned())),
+            }
+        });
+        match task.await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(f)) => Err(wasmtime::Error::new(f)),
+            Err(e) => Err(wasmtime::Error::new(NativeFailure::Trap(format!(
+                "the call's thread failed: {e}"
+            )))),
+        }
+    }
+}

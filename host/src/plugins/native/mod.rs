@@ -1,0 +1,36 @@
+//! Native plugins: trusted Rust dylibs built from the same source as a
+//! WebAssembly plugin (`export_plugin!` emits both), loaded with
+//! libloading through stabby's checked import, and called behind the same
+//! hook facades, limits, failure policies and circuit breakers.
+//!
+//! Security decisions:
+//! - Native code is not sandboxed: it runs in the server's process with the
+//!   server's rights. The operator must opt in (`PLUGIN_ALLOW_NATIVE=true`);
+//!   without it a `kind: native` plugin is refused at install, at start-up
+//!   and on cluster sync, with an error saying why.
+//! - The library's layout is verified by stabby's type report before any
+//!   of its functions is called, and its own manifest (ABI version,
+//!   contract, categories, id and version) must match `manifest.json`; a
+//!   mismatch is an install-time error, never a first-call surprise.
+//! - What the operator reviewed is what runs: the library is written to
+//!   the private cache directory under its SHA-256 and re-hashed before
+//!   every `dlopen`.
+//! - Calls run on the blocking thread pool under the call's deadline. A
+//!   call that overruns gets `deadline_exceeded` and its instance is
+//!   discarded; the thread cannot be stopped (native code cannot be
+//!   interrupted), so at most [`instance::MAX_RUNAWAY_CALLS`] overrunning
+//!   calls per activation may hold a thread before further calls are
+//!   refused as `busy`.
+//! - Panics are caught on the plugin's side and answered as errors (a
+//!   trap); the host's capability bridge catches its own, so nothing
+//!   unwinds across the boundary.
+//! - Memory and fuel limits do not apply (there is no sandbox to meter);
+//!   input and output sizes, deadlines, per-call capability budgets and
+//!   the key-value quota do.
+
+pub mod capabilities;
+pub mod instance;
+pub mod library;
+
+pub use instance::NativeInstance;
+pub use library::{NativeLibrary, NativeLibraryCache};
