@@ -123,8 +123,13 @@ pub trait HostCapabilities: Send + Sync {
 static GLOBAL_HOST: RwLock<Option<Arc<dyn HostCapabilities>>> = RwLock::new(None);
 
 thread_local! {
-    static SCOPED_HOSTS: std::cell::RefCell<Vec<Arc<dyn HostCapabilities>>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    // The host of the innermost `with_native_host` scope on this thread. A
+    // raw pointer, not an `Arc`: a thread-local with a destructor would pin
+    // a native plugin's library in memory until the thread exits (glibc
+    // defers `dlclose` while a library has thread-local destructors
+    // registered), so the scope owns the `Arc` and this only points at it.
+    static SCOPED_HOST: std::cell::Cell<Option<*const dyn HostCapabilities>> =
+        const { std::cell::Cell::new(None) };
 }
 
 /// Installs the process-wide host used by the capability functions on
@@ -147,24 +152,32 @@ pub fn clear_native_host() {
 /// each plugin call in one, with a host bound to that call's tenant and
 /// plugin; tests use it to give each test its own mock.
 pub fn with_native_host<R>(host: Arc<dyn HostCapabilities>, f: impl FnOnce() -> R) -> R {
-    struct Pop;
-    impl Drop for Pop {
+    struct Restore(Option<*const dyn HostCapabilities>);
+    impl Drop for Restore {
         fn drop(&mut self) {
-            SCOPED_HOSTS.with(|s| {
-                s.borrow_mut().pop();
-            });
+            SCOPED_HOST.with(|s| s.set(self.0));
         }
     }
-    SCOPED_HOSTS.with(|s| s.borrow_mut().push(host));
-    let _pop = Pop;
-    f()
+    let previous = SCOPED_HOST.with(|s| s.replace(Some(Arc::as_ptr(&host))));
+    let _restore = Restore(previous);
+    let result = f();
+    drop(_restore);
+    drop(host);
+    result
 }
 
 /// The host serving this thread on non-WebAssembly targets, if any.
 #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 fn native_host() -> Option<Arc<dyn HostCapabilities>> {
-    if let Some(h) = SCOPED_HOSTS.with(|s| s.borrow().last().cloned()) {
-        return Some(h);
+    if let Some(ptr) = SCOPED_HOST.with(std::cell::Cell::get) {
+        // SAFETY: the pointer was taken from an `Arc` that the enclosing
+        // `with_native_host` frame owns until after it restores the
+        // previous pointer, so the `Arc` is alive here; taking one more
+        // strong count makes the returned `Arc` an owned one.
+        unsafe {
+            Arc::increment_strong_count(ptr);
+            return Some(Arc::from_raw(ptr));
+        }
     }
     GLOBAL_HOST
         .read()

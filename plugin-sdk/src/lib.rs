@@ -79,13 +79,12 @@
 //!
 //! # Native builds
 //!
-//! The same crate also compiles for the host's native target (`cargo test`,
-//! `cargo clippy --workspace`). There, [`export_plugin!`] checks that the
-//! type implements every named category trait and implements
-//! [`ExportedPlugin`] (the list of exported categories, which tests compare
-//! with `manifest.json`). A native (dylib) loader will hook in at exactly
-//! that point: its entry point is generated from the same macro invocation
-//! and the same [`ExportedPlugin`] impl, so plugin sources will not change.
+//! The same crate also compiles for the host's native target. There,
+//! [`export_plugin!`] checks that the type implements every named category
+//! trait, implements [`ExportedPlugin`], and emits the native entry point
+//! (see [`native`]): the crate's `cdylib` is then a native plugin the
+//! server loads with `dlopen` (`kind: native` in the manifest), running the
+//! very glue the WebAssembly exports run. The plugin type must be `Send`.
 //!
 //! # Building
 //!
@@ -94,7 +93,9 @@
 //! ```
 //!
 //! produces `target/wasm32-wasip2/release/<crate>.wasm`, a component (the
-//! crate must be `crate-type = ["cdylib", "rlib"]`).
+//! crate must be `crate-type = ["cdylib", "rlib"]`), and
+//! `cargo build --release -p <crate>` the native library
+//! `target/release/lib<crate>.so`.
 #![warn(missing_docs)]
 
 #[doc(hidden)]

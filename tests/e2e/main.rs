@@ -15,6 +15,7 @@ mod multi_node;
 mod oauth_bad_input;
 mod oidc_flows;
 mod openidconnect_client;
+#[macro_use]
 mod plugin_support;
 mod plugins_auth;
 mod plugins_categories;
@@ -24,6 +25,7 @@ mod plugins_feeds;
 mod plugins_hostile;
 mod plugins_jwt;
 mod plugins_languages;
+mod plugins_native;
 mod plugins_notification;
 mod plugins_outbound;
 mod review_fixes;

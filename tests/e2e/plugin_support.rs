@@ -99,6 +99,101 @@ pub fn build_rust_plugins() -> &'static PathBuf {
     })
 }
 
+/// Builds every Rust plugin once for the host's own target (the native
+/// dylib build of the same sources); returns the directory of the `.so`s.
+pub fn build_native_plugins() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let plugin_target = target_dir().join("plugins");
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(workspace_root())
+            .args(["build", "--release", "--target-dir"])
+            .arg(&plugin_target);
+        for (_, package) in rust_plugins() {
+            cmd.args(["-p", &package]);
+        }
+        let status = cmd.status().expect("run cargo to build the native plugins");
+        assert!(status.success(), "building the native plugins failed");
+        plugin_target.join("release")
+    })
+}
+
+/// The native (dylib) build of the Rust plugin in `plugins/<dir>`, with
+/// its `manifest.json` turned to `kind: native`.
+pub fn native_plugin(dir: &str) -> Artifact {
+    let out = build_native_plugins();
+    let (_, package) = rust_plugins()
+        .into_iter()
+        .find(|(d, _)| d == dir)
+        .unwrap_or_else(|| panic!("no Rust plugin in plugins/{dir}"));
+    let lib = out.join(format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        package.replace('-', "_"),
+        std::env::consts::DLL_SUFFIX
+    ));
+    let library = std::fs::read(&lib).unwrap_or_else(|e| panic!("{}: {e}", lib.display()));
+    let manifest_path = workspace_root()
+        .join("plugins")
+        .join(dir)
+        .join("manifest.json");
+    let mut a = with_manifest(&manifest_path, library);
+    a.manifest["kind"] = "native".into();
+    a
+}
+
+/// Which build of a Rust plugin a behaviour test runs against: one suite,
+/// two builds, the same expectations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Build {
+    /// The WebAssembly component (`wasm32-wasip2`).
+    Wasm,
+    /// The native dylib.
+    Native,
+}
+
+impl Build {
+    /// The plugin in `plugins/<dir>`, built this way.
+    pub fn plugin(self, dir: &str) -> Artifact {
+        match self {
+            Build::Wasm => rust_plugin(dir),
+            Build::Native => native_plugin(dir),
+        }
+    }
+
+    /// A server that loads this kind (native needs the operator's opt-in).
+    pub async fn server(self, env: &[(&str, &str)]) -> Server {
+        let mut env = env.to_vec();
+        if self == Build::Native {
+            env.push(("PLUGIN_ALLOW_NATIVE", "true"));
+        }
+        Server::start_with(&env).await
+    }
+
+    /// The same, set up, with an admin token.
+    pub async fn server_with_admin(self, env: &[(&str, &str)]) -> (Server, String) {
+        let s = self.server(env).await;
+        let token = s.setup().await;
+        (s, token)
+    }
+}
+
+/// Declares one `#[tokio::test]` per build for a behaviour test written as
+/// `async fn name(build: Build)`.
+macro_rules! both_builds {
+    ($test:ident => $wasm:ident, $native:ident) => {
+        #[tokio::test]
+        async fn $wasm() {
+            $test($crate::plugin_support::Build::Wasm).await
+        }
+        #[tokio::test]
+        async fn $native() {
+            $test($crate::plugin_support::Build::Native).await
+        }
+    };
+}
+
 /// The built Rust plugin in `plugins/<dir>`.
 pub fn rust_plugin(dir: &str) -> Artifact {
     let out = build_rust_plugins();

@@ -7,7 +7,7 @@ use axum::http::StatusCode as AxumStatus;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::plugin_support::{activate, claims, install, rust_plugin};
+use crate::plugin_support::{Build, activate, claims, install};
 use crate::rp::tenant;
 use crate::support::Server;
 
@@ -53,12 +53,15 @@ async fn sign_in(s: &Server, slug: &str, user: &str, password: &str) -> (StatusC
     .await
 }
 
-#[tokio::test]
-async fn legacy_users_sign_in_through_the_auth_provider_and_are_migrated() {
+both_builds!(legacy_users_sign_in_through_the_auth_provider_and_are_migrated => legacy_users_sign_in_through_the_auth_provider_and_are_migrated_wasm, legacy_users_sign_in_through_the_auth_provider_and_are_migrated_native);
+
+async fn legacy_users_sign_in_through_the_auth_provider_and_are_migrated(build: Build) {
     let port = legacy_store().await;
-    let s = Server::start_with(&[("PLUGIN_HTTP_ALLOWED_HOSTS", "127.0.0.1")]).await;
+    let s = build
+        .server(&[("PLUGIN_HTTP_ALLOWED_HOSTS", "127.0.0.1")])
+        .await;
     let admin = s.setup().await;
-    install(&s, &admin, &rust_plugin("legacy-http-auth")).await;
+    install(&s, &admin, &build.plugin("legacy-http-auth")).await;
     let a = tenant(&s, &admin, "legacy-a").await;
     let b = tenant(&s, &admin, "legacy-b").await;
     activate(

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::plugin_support::{Artifact, activate, install, rust_plugin};
+use crate::plugin_support::{Artifact, Build, activate, install, rust_plugin};
 use crate::rp::{PASSWORD, Tenant, tenant};
 use crate::support::Server;
 
@@ -133,16 +133,18 @@ impl RangeApi {
 
 /// `password-policy` with its manifest asking for the local range API
 /// (the sha256 covers the component only, so the manifest may change).
-fn password_policy_for_localhost() -> Artifact {
-    let mut plugin = rust_plugin("password-policy");
+fn password_policy_for_localhost(build: Build) -> Artifact {
+    let mut plugin = build.plugin("password-policy");
     plugin.manifest["capabilities"]["outbound_http"] = json!(["127.0.0.1"]);
     plugin
 }
 
 /// A server whose operator lets plugins reach 127.0.0.1, with a master
 /// admin token.
-async fn server_allowing_localhost() -> (Server, String) {
-    let s = Server::start_with(&[("PLUGIN_HTTP_ALLOWED_HOSTS", "127.0.0.1")]).await;
+async fn server_allowing_localhost(build: Build) -> (Server, String) {
+    let s = build
+        .server(&[("PLUGIN_HTTP_ALLOWED_HOSTS", "127.0.0.1")])
+        .await;
     let admin = s.setup().await;
     (s, admin)
 }
@@ -247,11 +249,12 @@ const GOOD: &str = "quiet-lantern-orbit-77";
 const GOOD_2: &str = "amber-cactus-drift-58";
 const GOOD_3: &str = "violet-harbour-spin-31";
 
-#[tokio::test]
-async fn password_policy_refuses_breached_and_weak_passwords_in_one_tenant_only() {
+both_builds!(password_policy_refuses_breached_and_weak_passwords_in_one_tenant_only => password_policy_refuses_breached_and_weak_passwords_in_one_tenant_only_wasm, password_policy_refuses_breached_and_weak_passwords_in_one_tenant_only_native);
+
+async fn password_policy_refuses_breached_and_weak_passwords_in_one_tenant_only(build: Build) {
     let hibp = RangeApi::start(&[BREACHED]).await;
-    let (s, admin) = server_allowing_localhost().await;
-    install(&s, &admin, &password_policy_for_localhost()).await;
+    let (s, admin) = server_allowing_localhost(build).await;
+    install(&s, &admin, &password_policy_for_localhost(build)).await;
     let a = tenant(&s, &admin, "pwpol-a").await;
     let b = tenant(&s, &admin, "pwpol-b").await;
     let config = json!({"min_length": 12, "breach_base_url": hibp.base});
@@ -394,10 +397,11 @@ async fn password_policy_refuses_breached_and_weak_passwords_in_one_tenant_only(
 // lifecycle-hook: disposable-email-veto
 // ---------------------------------------------------------------------------
 
-#[tokio::test]
-async fn disposable_email_veto_refuses_registrations_in_one_tenant_only() {
-    let (s, admin) = Server::with_admin().await;
-    install(&s, &admin, &rust_plugin("disposable-email-veto")).await;
+both_builds!(disposable_email_veto_refuses_registrations_in_one_tenant_only => disposable_email_veto_refuses_registrations_in_one_tenant_only_wasm, disposable_email_veto_refuses_registrations_in_one_tenant_only_native);
+
+async fn disposable_email_veto_refuses_registrations_in_one_tenant_only(build: Build) {
+    let (s, admin) = build.server_with_admin(&[]).await;
+    install(&s, &admin, &build.plugin("disposable-email-veto")).await;
     let a = tenant(&s, &admin, "veto-a").await;
     let b = tenant(&s, &admin, "veto-b").await;
     activate(
@@ -567,10 +571,11 @@ async fn check(
     d
 }
 
-#[tokio::test]
-async fn abac_policy_decides_check_access_and_restricts_the_admin_api_of_one_tenant() {
-    let (s, admin) = Server::with_admin().await;
-    install(&s, &admin, &rust_plugin("abac-policy")).await;
+both_builds!(abac_policy_decides_check_access_and_restricts_the_admin_api_of_one_tenant => abac_policy_decides_check_access_and_restricts_the_admin_api_of_one_tenant_wasm, abac_policy_decides_check_access_and_restricts_the_admin_api_of_one_tenant_native);
+
+async fn abac_policy_decides_check_access_and_restricts_the_admin_api_of_one_tenant(build: Build) {
+    let (s, admin) = build.server_with_admin(&[]).await;
+    install(&s, &admin, &build.plugin("abac-policy")).await;
     let a = tenant(&s, &admin, "abac-a").await;
     let b = tenant(&s, &admin, "abac-b").await;
     let (dana_a, erin_a, finn_a) = abac_people(&s, &admin, &a).await;
@@ -779,10 +784,11 @@ async fn password_grant(s: &Server, t: &Tenant, user: &str, password: &str) -> (
     .await
 }
 
-#[tokio::test]
-async fn fixed_window_limiter_limits_tokens_and_sign_ins_of_one_tenant() {
-    let (s, admin) = Server::with_admin().await;
-    install(&s, &admin, &rust_plugin("fixed-window-limiter")).await;
+both_builds!(fixed_window_limiter_limits_tokens_and_sign_ins_of_one_tenant => fixed_window_limiter_limits_tokens_and_sign_ins_of_one_tenant_wasm, fixed_window_limiter_limits_tokens_and_sign_ins_of_one_tenant_native);
+
+async fn fixed_window_limiter_limits_tokens_and_sign_ins_of_one_tenant(build: Build) {
+    let (s, admin) = build.server_with_admin(&[]).await;
+    install(&s, &admin, &build.plugin("fixed-window-limiter")).await;
     let a = tenant(&s, &admin, "limit-a").await;
     let b = tenant(&s, &admin, "limit-b").await;
     let svc_a = service_client(&s, &admin, &a, "svc").await;
@@ -925,10 +931,11 @@ fn jsonl_lines(dir: &Path) -> Vec<Value> {
     out
 }
 
-#[tokio::test]
-async fn jsonl_audit_sink_writes_one_tenants_audit_records_to_its_directory() {
-    let (s, admin) = Server::with_admin().await;
-    install(&s, &admin, &rust_plugin("jsonl-audit-sink")).await;
+both_builds!(jsonl_audit_sink_writes_one_tenants_audit_records_to_its_directory => jsonl_audit_sink_writes_one_tenants_audit_records_to_its_directory_wasm, jsonl_audit_sink_writes_one_tenants_audit_records_to_its_directory_native);
+
+async fn jsonl_audit_sink_writes_one_tenants_audit_records_to_its_directory(build: Build) {
+    let (s, admin) = build.server_with_admin(&[]).await;
+    install(&s, &admin, &build.plugin("jsonl-audit-sink")).await;
     let a = tenant(&s, &admin, "sink-a").await;
     let b = tenant(&s, &admin, "sink-b").await;
     activate(&s, &admin, &a.tid, "jsonl-audit-sink", json!({})).await;
@@ -1083,8 +1090,8 @@ async fn jsonl_audit_sink_writes_one_tenants_audit_records_to_its_directory() {
 async fn activation_api_keeps_secrets_validates_config_and_isolates_tenants() {
     const SECRET: &str = "hibp-secret-7f3a9c";
     let hibp = RangeApi::start(&[]).await;
-    let (s, admin) = server_allowing_localhost().await;
-    install(&s, &admin, &password_policy_for_localhost()).await;
+    let (s, admin) = server_allowing_localhost(Build::Wasm).await;
+    install(&s, &admin, &password_policy_for_localhost(Build::Wasm)).await;
     install(&s, &admin, &rust_plugin("disposable-email-veto")).await;
     let a = tenant(&s, &admin, "api-a").await;
     let b = tenant(&s, &admin, "api-b").await;

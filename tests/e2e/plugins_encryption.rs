@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-use crate::plugin_support::{activate, install, rust_plugin, upload};
+use crate::plugin_support::{Build, activate, install, upload};
 use crate::rp::{PASSWORD, Tenant, tenant, try_verify, verify};
 use crate::support::Server;
 
@@ -122,17 +122,18 @@ async fn assert_keys_unavailable(s: &Server, t: &Tenant) {
 /// key), with the same external URL (issuers), after the running one was
 /// terminated. `owner` stays the handle for direct database access: the
 /// new process's own `database_url` field names a database it does not use.
-async fn start_again(owner: &Server) -> Server {
+async fn start_again(build: Build, owner: &Server) -> Server {
     let dir = owner.data_dir();
-    Server::start_with(&[
-        ("DATABASE_URL", owner.database_url.as_str()),
-        ("VAULTARIS_DATA_DIR", dir.as_str()),
-        ("EXTERNAL_URL", owner.base.as_str()),
-        // The tampering test makes a provider fail on purpose, more often
-        // than the default 5 times in a row.
-        ("PLUGIN_BREAKER_THRESHOLD", "100"),
-    ])
-    .await
+    build
+        .server(&[
+            ("DATABASE_URL", owner.database_url.as_str()),
+            ("VAULTARIS_DATA_DIR", dir.as_str()),
+            ("EXTERNAL_URL", owner.base.as_str()),
+            // The tampering test makes a provider fail on purpose, more often
+            // than the default 5 times in a row.
+            ("PLUGIN_BREAKER_THRESHOLD", "100"),
+        ])
+        .await
 }
 
 async fn audit_total(s: &Server, admin: &str, tid: &str, action: &str) -> i64 {
@@ -166,12 +167,14 @@ async fn reencrypt(s: &Server, admin: &str, tid: &str) -> (StatusCode, Value) {
     .await
 }
 
-#[tokio::test]
-async fn a_tenants_signing_keys_are_encrypted_by_its_provider_across_restart_reencryption_and_disabling()
- {
-    let mut s = Server::start().await;
+both_builds!(a_tenants_signing_keys_are_encrypted_by_its_provider_across_restart_reencryption_and_disabling => a_tenants_signing_keys_are_encrypted_by_its_provider_across_restart_reencryption_and_disabling_wasm, a_tenants_signing_keys_are_encrypted_by_its_provider_across_restart_reencryption_and_disabling_native);
+
+async fn a_tenants_signing_keys_are_encrypted_by_its_provider_across_restart_reencryption_and_disabling(
+    build: Build,
+) {
+    let mut s = build.server(&[]).await;
     let admin = s.setup().await;
-    install(&s, &admin, &rust_plugin(PLUGIN)).await;
+    install(&s, &admin, &build.plugin(PLUGIN)).await;
     let a = tenant(&s, &admin, "enc-a").await;
     let b = tenant(&s, &admin, "enc-b").await;
     activate(
@@ -219,7 +222,7 @@ async fn a_tenants_signing_keys_are_encrypted_by_its_provider_across_restart_ree
     // After a restart the keys are decrypted through the plugin (loaded
     // before the first request): tokens are issued, old ones verify.
     assert!(s.terminate().success());
-    let s2 = start_again(&s).await;
+    let s2 = start_again(build, &s).await;
     let fresh = token(&s2, &a).await;
     let (header, _) = verify(&fresh, &jwks(&s2, &a).await.1);
     assert_eq!(header["kid"], active(&rows_a, "EdDSA").0.as_str());
@@ -312,11 +315,14 @@ async fn a_tenants_signing_keys_are_encrypted_by_its_provider_across_restart_ree
     );
 }
 
-#[tokio::test]
-async fn a_provider_that_cannot_decrypt_or_a_moved_key_fails_cleanly_for_its_tenant_only() {
-    let mut s = Server::start().await;
+both_builds!(a_provider_that_cannot_decrypt_or_a_moved_key_fails_cleanly_for_its_tenant_only => a_provider_that_cannot_decrypt_or_a_moved_key_fails_cleanly_for_its_tenant_only_wasm, a_provider_that_cannot_decrypt_or_a_moved_key_fails_cleanly_for_its_tenant_only_native);
+
+async fn a_provider_that_cannot_decrypt_or_a_moved_key_fails_cleanly_for_its_tenant_only(
+    build: Build,
+) {
+    let mut s = build.server(&[]).await;
     let admin = s.setup().await;
-    let artifact = rust_plugin(PLUGIN);
+    let artifact = build.plugin(PLUGIN);
     install(&s, &admin, &artifact).await;
     let a = tenant(&s, &admin, "cipher-a").await;
     let b = tenant(&s, &admin, "cipher-b").await;
@@ -394,7 +400,7 @@ async fn a_provider_that_cannot_decrypt_or_a_moved_key_fails_cleanly_for_its_ten
     // Once A's cached keys are gone (a restart), A answers 503 /
     // temporarily_unavailable — not 500 — while B is unaffected.
     assert!(s.terminate().success());
-    let mut s2 = start_again(&s).await;
+    let mut s2 = start_again(build, &s).await;
     assert_keys_unavailable(&s2, &a).await;
     token(&s2, &b).await;
     // Admin API reads that need the keys answer 503 problem+json.
@@ -429,7 +435,7 @@ async fn a_provider_that_cannot_decrypt_or_a_moved_key_fails_cleanly_for_its_ten
     ))
     .await;
     assert!(s2.terminate().success());
-    let s3 = start_again(&s).await;
+    let s3 = start_again(build, &s).await;
     assert_keys_unavailable(&s3, &a).await;
     token(&s3, &b).await;
     for garbage in ["xp1.aes-gcm-encryption.azE.AAAA", "not.a.key", "AAAA"] {

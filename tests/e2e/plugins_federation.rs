@@ -10,7 +10,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::plugin_support::{activate, claims, install, rust_plugin};
+use crate::plugin_support::{Build, activate, claims, install, rust_plugin};
 use crate::rp::{
     AuthRequest, Browser, PASSWORD, REDIRECT, Reply, Tenant, client, tenant, update_client,
 };
@@ -130,9 +130,12 @@ async fn user_count(s: &Server, admin: &str, t: &Tenant) -> i64 {
         .unwrap()
 }
 
-#[tokio::test]
-async fn another_tenant_is_an_upstream_openid_provider() {
-    let s = Server::start_with(&[("PLUGIN_HTTP_ALLOWED_HOSTS", "127.0.0.1")]).await;
+both_builds!(another_tenant_is_an_upstream_openid_provider => another_tenant_is_an_upstream_openid_provider_wasm, another_tenant_is_an_upstream_openid_provider_native);
+
+async fn another_tenant_is_an_upstream_openid_provider(build: Build) {
+    let s = build
+        .server(&[("PLUGIN_HTTP_ALLOWED_HOSTS", "127.0.0.1")])
+        .await;
     let admin = s.setup().await;
     let f = federation(&s, &admin).await;
     let other = tenant(&s, &admin, "fed-other").await;

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::plugin_support::{activate, install, rust_plugin};
+use crate::plugin_support::{Build, activate, install};
 use crate::rp::{Tenant, tenant};
 use crate::support::Server;
 
@@ -74,17 +74,19 @@ async fn client_token(s: &Server, admin: &str, t: &Tenant) -> (String, String) {
     )
 }
 
-#[tokio::test]
-async fn metrics_collector_receives_the_tenants_request_and_plugin_metrics() {
+both_builds!(metrics_collector_receives_the_tenants_request_and_plugin_metrics => metrics_collector_receives_the_tenants_request_and_plugin_metrics_wasm, metrics_collector_receives_the_tenants_request_and_plugin_metrics_native);
+
+async fn metrics_collector_receives_the_tenants_request_and_plugin_metrics(build: Build) {
     let (port, bodies) = recording_server().await;
-    let s = Server::start_with(&[
-        ("PLUGIN_HTTP_ALLOWED_HOSTS", "127.0.0.1"),
-        ("PLUGIN_METRICS_INTERVAL_MS", "300"),
-    ])
-    .await;
+    let s = build
+        .server(&[
+            ("PLUGIN_HTTP_ALLOWED_HOSTS", "127.0.0.1"),
+            ("PLUGIN_METRICS_INTERVAL_MS", "300"),
+        ])
+        .await;
     let admin = s.setup().await;
-    install(&s, &admin, &rust_plugin("influx-metrics")).await;
-    install(&s, &admin, &rust_plugin("noop-customizer")).await;
+    install(&s, &admin, &build.plugin("influx-metrics")).await;
+    install(&s, &admin, &build.plugin("noop-customizer")).await;
     let a = tenant(&s, &admin, "metrics-a").await;
     let b = tenant(&s, &admin, "metrics-b").await;
     activate(
@@ -156,11 +158,12 @@ async fn metrics_collector_receives_the_tenants_request_and_plugin_metrics() {
     );
 }
 
-#[tokio::test]
-async fn storage_backend_takes_over_the_key_value_store_of_the_tenants_plugins() {
-    let (s, admin) = Server::with_admin().await;
-    install(&s, &admin, &rust_plugin("file-store")).await;
-    install(&s, &admin, &rust_plugin("fixed-window-limiter")).await;
+both_builds!(storage_backend_takes_over_the_key_value_store_of_the_tenants_plugins => storage_backend_takes_over_the_key_value_store_of_the_tenants_plugins_wasm, storage_backend_takes_over_the_key_value_store_of_the_tenants_plugins_native);
+
+async fn storage_backend_takes_over_the_key_value_store_of_the_tenants_plugins(build: Build) {
+    let (s, admin) = build.server_with_admin(&[]).await;
+    install(&s, &admin, &build.plugin("file-store")).await;
+    install(&s, &admin, &build.plugin("fixed-window-limiter")).await;
     let a = tenant(&s, &admin, "store-a").await;
     let b = tenant(&s, &admin, "store-b").await;
     let limiter = json!({"scopes": {"token": {"limit": 2, "window_ms": 60000}}});

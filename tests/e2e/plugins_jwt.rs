@@ -6,14 +6,15 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::plugin_support::{activate, claims, install, rust_plugin, upload};
+use crate::plugin_support::{Build, activate, claims, install, rust_plugin, upload};
 use crate::rp::{PASSWORD, tenant};
 use crate::support::Server;
 
-#[tokio::test]
-async fn tenant_claims_customize_one_tenants_tokens_and_no_other() {
-    let (s, admin) = Server::with_admin().await;
-    let plugin = rust_plugin("tenant-claims");
+both_builds!(tenant_claims_customize_one_tenants_tokens_and_no_other => tenant_claims_customize_one_tenants_tokens_and_no_other_wasm, tenant_claims_customize_one_tenants_tokens_and_no_other_native);
+
+async fn tenant_claims_customize_one_tenants_tokens_and_no_other(build: Build) {
+    let (s, admin) = build.server_with_admin(&[]).await;
+    let plugin = build.plugin("tenant-claims");
     let view = install(&s, &admin, &plugin).await;
     assert_eq!(view["id"], "tenant-claims");
     assert_eq!(view["categories"], json!(["jwt-customizer"]));

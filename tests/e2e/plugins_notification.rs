@@ -8,9 +8,8 @@ use axum::Json;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::plugin_support::{activate, install, rust_plugin};
+use crate::plugin_support::{Build, activate, install};
 use crate::rp::{PASSWORD, tenant};
-use crate::support::Server;
 
 async fn mail_api() -> (u16, Arc<Mutex<Vec<(String, Value)>>>) {
     let sent: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
@@ -38,12 +37,17 @@ async fn mail_api() -> (u16, Arc<Mutex<Vec<(String, Value)>>>) {
     (port, sent)
 }
 
-#[tokio::test]
-async fn password_reset_mail_goes_through_the_tenants_channel_and_the_link_works_once() {
+both_builds!(password_reset_mail_goes_through_the_tenants_channel_and_the_link_works_once => password_reset_mail_goes_through_the_tenants_channel_and_the_link_works_once_wasm, password_reset_mail_goes_through_the_tenants_channel_and_the_link_works_once_native);
+
+async fn password_reset_mail_goes_through_the_tenants_channel_and_the_link_works_once(
+    build: Build,
+) {
     let (port, sent) = mail_api().await;
-    let s = Server::start_with(&[("PLUGIN_HTTP_ALLOWED_HOSTS", "127.0.0.1")]).await;
+    let s = build
+        .server(&[("PLUGIN_HTTP_ALLOWED_HOSTS", "127.0.0.1")])
+        .await;
     let admin = s.setup().await;
-    let mut mail = rust_plugin("http-mail");
+    let mut mail = build.plugin("http-mail");
     mail.manifest["capabilities"]["outbound_http"] = json!(["127.0.0.1"]);
     install(&s, &admin, &mail).await;
     let a = tenant(&s, &admin, "mail-a").await;

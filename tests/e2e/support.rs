@@ -291,6 +291,10 @@ impl Server {
     }
 
     /// The data directory (SQLite file, master key).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn data_dir(&self) -> String {
         self.dir.display().to_string()
     }

@@ -69,6 +69,11 @@ pub struct PluginView {
     pub contract: String,
     /// `wasm` or `native`.
     pub kind: PluginKind,
+    /// Whether the plugin runs in the WebAssembly sandbox. `false` for
+    /// native plugins: trusted code running inside the server process with
+    /// its rights and memory (only if the operator set
+    /// `PLUGIN_ALLOW_NATIVE=true`).
+    pub sandboxed: bool,
     /// Categories implemented.
     pub categories: Vec<Category>,
     /// Description.
@@ -165,6 +170,7 @@ pub async fn view(ctx: &Ctx, rec: PluginRecord) -> Result<PluginView> {
         version: rec.version,
         contract: m.contract,
         kind: m.kind,
+        sandboxed: m.kind == PluginKind::Wasm,
         categories: m.categories,
         description: m.description,
         capabilities: m.capabilities,
@@ -305,7 +311,7 @@ pub async fn install(
         .upsert_plugin(&rec, &upload.component, &ev)
         .await?;
     ctx.plugins.install(loaded);
-    tracing::info!(plugin = %manifest.id, version = %manifest.version, upgraded, "plugin installed");
+    tracing::info!(plugin = %manifest.id, version = %manifest.version, kind = ?manifest.kind, upgraded, "plugin installed");
     Ok((view(ctx, rec).await?, upgraded))
 }
 

@@ -71,8 +71,17 @@ async fn get_plugin(
 
 /// Installs or upgrades a plugin: `multipart/form-data` with a `manifest`
 /// part (JSON, whose `sha256` must match) and a `component` part (the
-/// WebAssembly component). Takes effect at once, no restart. 201 when new,
-/// 200 when it replaced an installed version.
+/// WebAssembly component, or for `kind: native` the plugin's shared
+/// library). Takes effect at once, no restart. 201 when new, 200 when it
+/// replaced an installed version.
+///
+/// Native plugins are trusted code: they run unsandboxed inside the server
+/// process, with its rights and memory (no fuel, memory or file-system
+/// limits; deadlines, size limits, failure policies and circuit breakers
+/// still apply). They are refused (422 on `manifest.kind`) unless the
+/// operator started the server with `PLUGIN_ALLOW_NATIVE=true`, and a
+/// library built against another ABI, contract, category list or version
+/// than its manifest says is refused here, before anything is stored.
 #[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins",
     request_body(content = PluginUpload, content_type = "multipart/form-data"),
     responses((status = 201, body = PluginView), (status = 200, body = PluginView),

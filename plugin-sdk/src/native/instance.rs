@@ -1,8 +1,11 @@
 //! The factory and instances behind a native library's entry point.
 
 use std::any::Any;
+use std::cell::Cell;
+use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::Once;
 
 use stabby::slice::Slice;
 use stabby::string::String as AbiString;
@@ -19,6 +22,40 @@ use crate::{CONTRACT_VERSION, Category};
 /// The chained dispatchers of the categories a plugin exports: `None` when
 /// no exported category has `function`.
 pub type Dispatch = fn(function: u32, input: &[u8]) -> Option<Result<Vec<u8>, String>>;
+
+thread_local! {
+    // Where the last panic inside a plugin call on this thread happened
+    // (`file:line`, truncated): plain bytes, so the thread-local has no
+    // destructor (one would keep the library mapped until the thread ends).
+    static PANIC_AT: Cell<([u8; 160], usize)> = const { Cell::new(([0; 160], 0)) };
+    static IN_CALL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Makes panics inside plugin calls quiet: the host reports them (message
+/// and location) as the call's failure, logged, counted and audited, so the
+/// library's own default hook does not also print a backtrace to the
+/// server's stderr. Panics outside calls keep the default hook.
+fn quiet_panics_in_calls() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_CALL.with(Cell::get) {
+                return default(info);
+            }
+            let mut buf = [0u8; 160];
+            let len = match info.location() {
+                Some(l) => {
+                    let mut w = &mut buf[..];
+                    let _ = write!(w, "{}:{}", l.file(), l.line());
+                    160 - w.len()
+                }
+                None => 0,
+            };
+            PANIC_AT.with(|p| p.set((buf, len)));
+        }));
+    });
+}
 
 /// The factory `export_plugin!` hands out from the entry point.
 struct Factory {
@@ -39,6 +76,7 @@ pub fn factory(
     categories: &'static [Category],
     dispatch: Dispatch,
 ) -> FactoryHandle {
+    quiet_panics_in_calls();
     let bits = categories.iter().fold(0u32, |acc, c| {
         let i = Category::ALL.iter().position(|x| x == c).unwrap_or(0);
         acc | (1 << i)
@@ -98,11 +136,13 @@ impl InstanceAbi for Instance {
         // Security decision: nothing unwinds into the host. A panic becomes
         // an error the host treats like a WebAssembly trap (the instance is
         // discarded, the failure policy applies).
+        IN_CALL.with(|c| c.set(true));
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             crate::host::with_native_host(host, || {
                 crate::runtime::with_native_slot(slot, || dispatch(function, &input))
             })
         }));
+        IN_CALL.with(|c| c.set(false));
         match outcome {
             Ok(Some(Ok(bytes))) => stabby::result::Result::Ok(AbiVec::from(bytes.as_slice())),
             Ok(Some(Err(e))) => stabby::result::Result::Err(AbiString::from(e.as_str())),
@@ -115,7 +155,14 @@ impl InstanceAbi for Instance {
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "a non-string payload".to_owned());
-                stabby::result::Result::Err(AbiString::from(format!("panic: {what}").as_str()))
+                let (buf, len) = PANIC_AT.with(|p| p.replace(([0; 160], 0)));
+                let at = String::from_utf8_lossy(&buf[..len]).into_owned();
+                let text = if at.is_empty() {
+                    format!("panic: {what}")
+                } else {
+                    format!("panic at {at}: {what}")
+                };
+                stabby::result::Result::Err(AbiString::from(text.as_str()))
             }
         }
     }

@@ -31,6 +31,8 @@ pub mod wire;
 mod bridge;
 mod dispatch;
 mod instance;
+#[cfg(test)]
+mod tests;
 
 #[doc(hidden)]
 pub use dispatch::*;

@@ -1,7 +1,8 @@
 //! `file-store` (storage-backend): serves the tenant's `key-value`
 //! capability from files in the plugin's own directory (the host preopens
 //! a per-(tenant, plugin) directory at `/data` when the manifest asks for
-//! `"files": true`).
+//! `"files": true`; a native build uses the same directory's real path,
+//! see `host::files::resolve`).
 //!
 //! ```json
 //! { "directory": "/data", "fsync": true, "lock_wait_ms": 500, "lock_stale_ms": 10000 }
@@ -161,7 +162,7 @@ impl Plugin for FileStore {
             ));
         }
         Ok(FileStore {
-            directory: PathBuf::from(config.directory),
+            directory: vaultaris_plugin_sdk::host::files::resolve(&config.directory),
             fsync: config.fsync,
             lock_wait: Duration::from_millis(config.lock_wait_ms),
             lock_stale: Duration::from_millis(config.lock_stale_ms.max(100)),

@@ -2,7 +2,8 @@
 //! object per line to `{directory}/{file_prefix}-{date}.jsonl`, where
 //! `directory` is the plugin's own directory (the host preopens a
 //! per-(tenant, plugin) directory at guest path `/data` when the manifest
-//! asks for `"files": true`) and `date` is the event's UTC day
+//! asks for `"files": true`; a native build writes to the same directory's
+//! real path, see `host::files::resolve`) and `date` is the event's UTC day
 //! (`2025-01-31`), hour (`2025-01-31T13`) or nothing, after `rotate`.
 //!
 //! Delivery is at least once. The sink remembers the last sequence it
@@ -105,7 +106,7 @@ impl Plugin for JsonlAuditSink {
             ));
         }
         Ok(JsonlAuditSink {
-            directory: PathBuf::from(config.directory),
+            directory: vaultaris_plugin_sdk::host::files::resolve(&config.directory),
             prefix: config.file_prefix,
             rotate: config.rotate,
             fsync: config.fsync,

@@ -106,7 +106,9 @@ impl NativeLibrary {
         })
     }
 
-    /// Refuses a library whose own manifest disagrees with `manifest.json`.
+    /// Refuses a library whose own manifest disagrees with `manifest.json`
+    /// on what decides whether it can run: ABI, contract, categories and
+    /// version.
     pub fn check(&self, manifest: &PluginManifest) -> anyhow::Result<()> {
         let m = &self.manifest;
         if m.abi_version != ABI_VERSION {
@@ -122,13 +124,9 @@ impl NativeLibrary {
                 manifest.contract
             );
         }
-        if m.id != manifest.id {
-            bail!(
-                "the library is plugin {:?} but the manifest declares {:?}",
-                m.id,
-                manifest.id
-            );
-        }
+        // The id is not compared: like a component, one library may be
+        // installed under several ids (two independent providers of one
+        // tenant, say). The library's own id is in the install log.
         if m.version != manifest.version {
             bail!(
                 "the library is version {} but the manifest declares {}",

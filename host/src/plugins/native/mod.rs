@@ -10,7 +10,7 @@
 //!   and on cluster sync, with an error saying why.
 //! - The library's layout is verified by stabby's type report before any
 //!   of its functions is called, and its own manifest (ABI version,
-//!   contract, categories, id and version) must match `manifest.json`; a
+//!   contract, categories and version) must match `manifest.json`; a
 //!   mismatch is an install-time error, never a first-call surprise.
 //! - What the operator reviewed is what runs: the library is written to
 //!   the private cache directory under its SHA-256 and re-hashed before
