@@ -78,8 +78,8 @@ pub struct InstanceExports {
 
 /// A live instance of either kind, as the hook closures receive it.
 pub enum PluginInstance {
-    /// A WebAssembly instance.
-    Wasm(WarmInstance),
+    /// A WebAssembly instance (boxed: the pool moves instances in and out).
+    Wasm(Box<WarmInstance>),
     /// A native instance.
     Native(NativeInstance),
 }
@@ -319,11 +319,11 @@ impl Activation {
         load!(identity_provider);
         load!(storage_backend);
         self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
-        Ok(PluginInstance::Wasm(WarmInstance {
+        Ok(PluginInstance::Wasm(Box::new(WarmInstance {
             store,
             instance,
             exports,
-        }))
+        })))
     }
 
     /// Runs one call: admission by the breaker, a concurrency slot, a warm

@@ -52,6 +52,7 @@ pub struct WasmCode {
 }
 
 /// What runs a plugin: a component or a native library.
+#[allow(clippy::large_enum_variant)] // one per installed plugin
 pub enum PluginCode {
     /// A WebAssembly component, sandboxed.
     Wasm(WasmCode),

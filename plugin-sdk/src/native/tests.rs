@@ -39,6 +39,16 @@ impl JwtCustomizer for Tier {
 
 crate::export_plugin!(Tier: jwt_customizer);
 
+// The entry point as the server sees it: by its symbol.
+unsafe extern "C" {
+    fn vaultaris_plugin_abi_v1() -> FactoryHandle;
+}
+
+fn entry() -> FactoryHandle {
+    // SAFETY: defined by `export_plugin!` above with this signature.
+    unsafe { vaultaris_plugin_abi_v1() }
+}
+
 /// A host with one configuration and a counter, recording what it served.
 struct TestHost {
     config: &'static str,
@@ -104,11 +114,15 @@ fn customize(inst: &mut InstanceHandle, client_id: &str) -> Result<Vec<u8>, Stri
 #[test]
 fn the_entry_point_checks_its_report_and_describes_the_plugin() {
     assert!(entry_compatible(entry_report()));
-    let factory = vaultaris_plugin_abi_v1();
+    let factory = entry();
     let m = factory.manifest();
     assert_eq!(m.abi_version, ABI_VERSION);
     assert_eq!(m.contract.as_str(), crate::CONTRACT_VERSION);
-    assert_eq!(m.id.as_str(), "vaultaris-plugin-sdk");
+    assert_eq!(
+        m.id.as_str(),
+        "sdk",
+        "the crate name without vaultaris-plugin-"
+    );
     let jwt = crate::Category::ALL
         .iter()
         .position(|c| *c == crate::Category::JwtCustomizer)
@@ -118,25 +132,24 @@ fn the_entry_point_checks_its_report_and_describes_the_plugin() {
 
 #[test]
 fn instances_keep_their_own_configuration_and_reach_their_own_host() {
-    let factory = vaultaris_plugin_abi_v1();
+    let factory = entry();
     let mut gold = factory.create(host(r#"{"tier":"gold"}"#));
     let mut free = factory.create(host(r#"{"tier":"free"}"#));
-    for (inst, tier, calls) in [
-        (&mut gold, "gold", 1),
-        (&mut free, "free", 1),
-        (&mut gold, "gold", 2),
-    ] {
+    let check = |inst: &mut InstanceHandle, tier: &str, calls: i64| {
         let out: Result<raw::Customization, raw::PluginError> =
             decode(&customize(inst, "c").unwrap()).unwrap();
         let add = out.unwrap().add;
         assert_eq!(add[0].value, format!("{tier:?}"));
         assert_eq!(add[1].value, calls.to_string());
-    }
+    };
+    check(&mut gold, "gold", 1);
+    check(&mut free, "free", 1);
+    check(&mut gold, "gold", 2);
 }
 
 #[test]
-fn configuration_errors_are_plugin_errors_and_are_not_cached() {
-    let factory = vaultaris_plugin_abi_v1();
+fn configuration_errors_are_plugin_errors() {
+    let factory = entry();
     let mut inst = factory.create(host("{}"));
     let out: Result<raw::Customization, raw::PluginError> =
         decode(&customize(&mut inst, "c").unwrap()).unwrap();
@@ -148,7 +161,7 @@ fn configuration_errors_are_plugin_errors_and_are_not_cached() {
 
 #[test]
 fn panics_and_unknown_functions_are_errors_not_unwinding() {
-    let factory = vaultaris_plugin_abi_v1();
+    let factory = entry();
     let mut inst = factory.create(host(r#"{"tier":"gold"}"#));
     let err = customize(&mut inst, "panic").unwrap_err();
     assert!(err.starts_with("panic at "), "{err}");
