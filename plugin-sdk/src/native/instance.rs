@@ -128,6 +128,15 @@ struct Instance {
 // (`call` takes `&mut self`).
 unsafe impl Send for Instance {}
 
+impl Drop for Instance {
+    fn drop(&mut self) {
+        // The host drops instances from its own threads: a plugin whose
+        // `Drop` panics must not unwind through the ABI's drop function.
+        let plugin = self.plugin.take();
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(plugin)));
+    }
+}
+
 impl InstanceAbi for Instance {
     extern "C" fn call<'a>(&'a mut self, function: u32, input: Slice<'a, u8>) -> CallOutcome {
         let host: Arc<dyn HostCapabilities> = self.host.clone();
