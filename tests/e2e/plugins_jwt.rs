@@ -232,3 +232,38 @@ async fn installation_is_verified_and_restricted_to_the_operator() {
     assert_eq!(st, StatusCode::OK, "{list}");
     assert_eq!(list[0]["version"], "0.2.0");
 }
+
+both_builds!(noop_customizer_changes_nothing => noop_customizer_changes_nothing_wasm, noop_customizer_changes_nothing_native);
+
+async fn noop_customizer_changes_nothing(build: Build) {
+    let (s, admin) = build.server_with_admin(&[]).await;
+    install(&s, &admin, &build.plugin("noop-customizer")).await;
+    let t = tenant(&s, &admin, "noop").await;
+    let token = || async {
+        let (st, v) = s
+            .form(
+                &format!("/t/{}", t.slug),
+                &[
+                    ("grant_type", "password"),
+                    ("client_id", "admin-cli"),
+                    ("username", &t.email),
+                    ("password", PASSWORD),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let c = claims(v["access_token"].as_str().unwrap());
+        let mut keys: Vec<String> = c.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        (keys, c["scope"].clone(), c["aud"].clone())
+    };
+    let before = token().await;
+    let act = activate(&s, &admin, &t.tid, "noop-customizer", json!({})).await;
+    assert_eq!(act["status"]["loaded"], true, "{act}");
+    assert_eq!(token().await, before);
+    let (_, acts) = s
+        .get(&format!("/api/v1/tenants/{}/plugins", t.tid), &admin)
+        .await;
+    assert_eq!(acts[0]["status"]["calls"], 1, "{acts}");
+}

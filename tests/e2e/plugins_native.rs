@@ -197,3 +197,91 @@ async fn one_library_is_loaded_once_for_all_tenants_and_unloaded_after_the_last(
     }
     assert_eq!(left, 0, "still loaded after the last activation went");
 }
+
+/// Both builds of one source side by side in one server: the same inputs
+/// give byte-for-byte the same results (token claims, violations).
+#[tokio::test]
+async fn both_builds_of_a_plugin_answer_the_same_side_by_side() {
+    let (s, admin) = Build::Native.server_with_admin(&[]).await;
+    let builds = [(Build::Wasm, "wasm"), (Build::Native, "native")];
+    let mut tokens = Vec::new();
+    let mut refusals = Vec::new();
+    for (build, label) in builds {
+        let mut claims_plugin = build.plugin("tenant-claims");
+        claims_plugin.manifest["id"] = format!("tenant-claims-{label}").into();
+        install(&s, &admin, &claims_plugin).await;
+        let mut policy = build.plugin("password-policy");
+        policy.manifest["id"] = format!("password-policy-{label}").into();
+        install(&s, &admin, &policy).await;
+        let t = tenant(&s, &admin, &format!("side-{label}")).await;
+        activate(
+            &s,
+            &admin,
+            &t.tid,
+            &format!("tenant-claims-{label}"),
+            json!({"token_kinds": ["access"], "static_claims": {"org": "acme", "n": [1, 2.5, null]},
+                   "attribute_claims": {"roles": "roles", "email": "contact"}}),
+        )
+        .await;
+        activate(
+            &s,
+            &admin,
+            &t.tid,
+            &format!("password-policy-{label}"),
+            json!({"min_length": 12, "require_symbol": true, "breach_check": false}),
+        )
+        .await;
+        let (st, v) = s
+            .form(
+                &format!("/t/{}", t.slug),
+                &[
+                    ("grant_type", "password"),
+                    ("client_id", "admin-cli"),
+                    ("username", &t.email),
+                    ("password", crate::rp::PASSWORD),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{label}: {v}");
+        let mut c = claims(v["access_token"].as_str().unwrap());
+        // What differs by tenant and token, not by build.
+        for k in [
+            "iss",
+            "sub",
+            "jti",
+            "iat",
+            "exp",
+            "nbf",
+            "auth_time",
+            "sid",
+            "tenant",
+            "contact",
+        ] {
+            c.as_object_mut().unwrap().remove(k);
+        }
+        tokens.push(c);
+        let mut answers = Vec::new();
+        for password in [
+            "short",
+            "no-symbols-here-at-all",
+            "side-is-my-password!",
+            "Fine-and-long-enough!",
+        ] {
+            let (st, p) = s
+                .post(
+                    &format!("/api/v1/tenants/{}/users", t.tid),
+                    &admin,
+                    json!({"email": format!("side-{password}@example.com"), "password": password}),
+                )
+                .await;
+            answers.push((st.as_u16(), p["errors"].clone()));
+        }
+        refusals.push(answers);
+    }
+    assert_eq!(tokens[0], tokens[1], "token claims differ between builds");
+    assert_eq!(tokens[0]["org"], "acme", "{}", tokens[0]);
+    assert_eq!(refusals[0], refusals[1], "violations differ between builds");
+    assert_eq!(refusals[0][0].0, 422, "{:?}", refusals[0]);
+    assert_eq!(refusals[0][3].0, 201, "{:?}", refusals[0]);
+}
