@@ -97,7 +97,8 @@ pub(crate) async fn load_artifact(
 }
 
 /// Installs every `<dir>/<name>/manifest.json` with its component (the
-/// manifest's `artifact`, default `plugin.wasm`).
+/// manifest's `artifact`, default `plugin.wasm`, or `plugin.so` for
+/// `kind: native`).
 async fn install_directory(ctx: &Ctx, dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -115,10 +116,14 @@ async fn install_directory(ctx: &Ctx, dir: &Path) {
         };
         let result = async {
             let manifest: serde_json::Value = serde_json::from_str(&text)?;
+            let default = match manifest.get("kind").and_then(|k| k.as_str()) {
+                Some("native") => "plugin.so",
+                _ => "plugin.wasm",
+            };
             let artifact = manifest
                 .get("artifact")
                 .and_then(|a| a.as_str())
-                .unwrap_or("plugin.wasm")
+                .unwrap_or(default)
                 .to_string();
             if artifact.contains('/') || artifact.starts_with('.') {
                 anyhow::bail!("artifact must be a plain file name");
