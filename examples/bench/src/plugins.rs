@@ -147,6 +147,7 @@ fn runtime(cache: &Path, warm: usize) -> Result<Arc<PluginRuntime>> {
             breaker_threshold: u32::MAX,
             breaker_cooldown: Duration::from_secs(1),
             cache_dir: cache.to_path_buf(),
+            allow_native: false,
         },
         Arc::new(vaultaris::plugins::kv::MemoryKv::default()),
     )
