@@ -83,6 +83,11 @@ pub struct PluginConfig {
     /// (`kind: native`, trusted Rust dylibs running unsandboxed inside the
     /// server process) may be installed and loaded.
     pub allow_native: bool,
+    /// `PLUGIN_NATIVE_CALLS` (default `pool`): where native plugin calls
+    /// run: `pool` (the blocking pool; the deadline answers even if a call
+    /// never returns) or `inline` (the request's worker thread: no hand-off,
+    /// the deadline checked when the call returns).
+    pub native_calls: crate::plugins::native::NativeCallMode,
     /// `PLUGIN_WARM_INSTANCES` (default 2): warm instances kept per activation.
     pub warm_instances: usize,
     /// `PLUGIN_MAX_FUEL` (default 1e9): maximum fuel per call.
@@ -227,6 +232,7 @@ impl Config {
                     .unwrap_or_default(),
                 http_allow_private_networks: flag("PLUGIN_HTTP_ALLOW_PRIVATE_NETWORKS", false)?,
                 allow_native: flag("PLUGIN_ALLOW_NATIVE", false)?,
+                native_calls: parse("PLUGIN_NATIVE_CALLS", Default::default())?,
                 warm_instances: parse("PLUGIN_WARM_INSTANCES", 2usize)?,
                 max_fuel: positive(
                     "PLUGIN_MAX_FUEL",

@@ -54,6 +54,7 @@ impl Ctx {
             breaker_cooldown: std::time::Duration::from_millis(p.breaker_cooldown_ms),
             cache_dir: p.cache_dir.clone(),
             allow_native: p.allow_native,
+            native_calls: p.native_calls,
         };
         let plugins = PluginRuntime::new(
             settings,

@@ -151,6 +151,9 @@ pub enum Build {
     Wasm,
     /// The native dylib.
     Native,
+    /// The native dylib, called inline on the server's request workers
+    /// (`PLUGIN_NATIVE_CALLS=inline`).
+    NativeInline,
 }
 
 impl Build {
@@ -158,15 +161,18 @@ impl Build {
     pub fn plugin(self, dir: &str) -> Artifact {
         match self {
             Build::Wasm => rust_plugin(dir),
-            Build::Native => native_plugin(dir),
+            Build::Native | Build::NativeInline => native_plugin(dir),
         }
     }
 
     /// A server that loads this kind (native needs the operator's opt-in).
     pub async fn server(self, env: &[(&str, &str)]) -> Server {
         let mut env = env.to_vec();
-        if self == Build::Native {
+        if self != Build::Wasm {
             env.push(("PLUGIN_ALLOW_NATIVE", "true"));
+        }
+        if self == Build::NativeInline {
+            env.push(("PLUGIN_NATIVE_CALLS", "inline"));
         }
         Server::start_with(&env).await
     }

@@ -251,7 +251,9 @@ const GOOD_3: &str = "violet-harbour-spin-31";
 
 both_builds!(password_policy_refuses_breached_and_weak_passwords_in_one_tenant_only => password_policy_refuses_breached_and_weak_passwords_in_one_tenant_only_wasm, password_policy_refuses_breached_and_weak_passwords_in_one_tenant_only_native);
 
-async fn password_policy_refuses_breached_and_weak_passwords_in_one_tenant_only(build: Build) {
+pub(crate) async fn password_policy_refuses_breached_and_weak_passwords_in_one_tenant_only(
+    build: Build,
+) {
     let hibp = RangeApi::start(&[BREACHED]).await;
     let (s, admin) = server_allowing_localhost(build).await;
     install(&s, &admin, &password_policy_for_localhost(build)).await;
@@ -786,7 +788,7 @@ async fn password_grant(s: &Server, t: &Tenant, user: &str, password: &str) -> (
 
 both_builds!(fixed_window_limiter_limits_tokens_and_sign_ins_of_one_tenant => fixed_window_limiter_limits_tokens_and_sign_ins_of_one_tenant_wasm, fixed_window_limiter_limits_tokens_and_sign_ins_of_one_tenant_native);
 
-async fn fixed_window_limiter_limits_tokens_and_sign_ins_of_one_tenant(build: Build) {
+pub(crate) async fn fixed_window_limiter_limits_tokens_and_sign_ins_of_one_tenant(build: Build) {
     let (s, admin) = build.server_with_admin(&[]).await;
     install(&s, &admin, &build.plugin("fixed-window-limiter")).await;
     let a = tenant(&s, &admin, "limit-a").await;

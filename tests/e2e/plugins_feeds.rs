@@ -160,7 +160,9 @@ async fn metrics_collector_receives_the_tenants_request_and_plugin_metrics(build
 
 both_builds!(storage_backend_takes_over_the_key_value_store_of_the_tenants_plugins => storage_backend_takes_over_the_key_value_store_of_the_tenants_plugins_wasm, storage_backend_takes_over_the_key_value_store_of_the_tenants_plugins_native);
 
-async fn storage_backend_takes_over_the_key_value_store_of_the_tenants_plugins(build: Build) {
+pub(crate) async fn storage_backend_takes_over_the_key_value_store_of_the_tenants_plugins(
+    build: Build,
+) {
     let (s, admin) = build.server_with_admin(&[]).await;
     install(&s, &admin, &build.plugin("file-store")).await;
     install(&s, &admin, &build.plugin("fixed-window-limiter")).await;

@@ -12,7 +12,7 @@ use crate::support::Server;
 
 both_builds!(tenant_claims_customize_one_tenants_tokens_and_no_other => tenant_claims_customize_one_tenants_tokens_and_no_other_wasm, tenant_claims_customize_one_tenants_tokens_and_no_other_native);
 
-async fn tenant_claims_customize_one_tenants_tokens_and_no_other(build: Build) {
+pub(crate) async fn tenant_claims_customize_one_tenants_tokens_and_no_other(build: Build) {
     let (s, admin) = build.server_with_admin(&[]).await;
     let plugin = build.plugin("tenant-claims");
     let view = install(&s, &admin, &plugin).await;

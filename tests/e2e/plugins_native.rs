@@ -285,3 +285,46 @@ async fn both_builds_of_a_plugin_answer_the_same_side_by_side() {
     assert_eq!(refusals[0][0].0, 422, "{:?}", refusals[0]);
     assert_eq!(refusals[0][3].0, 201, "{:?}", refusals[0]);
 }
+
+// The same behaviour suites with native calls inline on the request
+// workers (`PLUGIN_NATIVE_CALLS=inline`): capabilities from a worker
+// (key-value, outbound HTTP, a storage-backend plugin under another
+// plugin's key-value calls), late answers as `deadline_exceeded`.
+
+#[tokio::test]
+async fn inline_calls_tenant_claims() {
+    crate::plugins_jwt::tenant_claims_customize_one_tenants_tokens_and_no_other(Build::NativeInline)
+        .await
+}
+
+#[tokio::test]
+async fn inline_calls_fixed_window_limiter() {
+    crate::plugins_categories::fixed_window_limiter_limits_tokens_and_sign_ins_of_one_tenant(
+        Build::NativeInline,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn inline_calls_password_policy() {
+    crate::plugins_categories::password_policy_refuses_breached_and_weak_passwords_in_one_tenant_only(
+        Build::NativeInline,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn inline_calls_storage_backend() {
+    crate::plugins_feeds::storage_backend_takes_over_the_key_value_store_of_the_tenants_plugins(
+        Build::NativeInline,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn inline_calls_hostile() {
+    crate::plugins_hostile::every_misbehaviour_fails_typed_under_its_limit_and_others_are_unaffected(
+        Build::NativeInline,
+    )
+    .await
+}

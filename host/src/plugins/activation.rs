@@ -130,6 +130,8 @@ pub struct Activation {
     native_library: Option<Result<Arc<NativeLibrary>, String>>,
     /// Native plugins: calls running now, overrunning ones included.
     native_running: Arc<AtomicUsize>,
+    /// Native plugins: where calls run.
+    native_mode: super::native::NativeCallMode,
     /// How many warm instances to keep.
     warm_max: usize,
     /// Bounds concurrent calls.
@@ -192,6 +194,7 @@ impl Activation {
             pool: Mutex::new(Vec::new()),
             native_library: None,
             native_running: Arc::new(AtomicUsize::new(0)),
+            native_mode: Default::default(),
             warm_max,
             slots: Semaphore::new(MAX_CONCURRENT_CALLS),
             tenant_slots: None,
@@ -203,8 +206,13 @@ impl Activation {
 
     /// Gives a native activation its library (or the reason it has none,
     /// which every call then reports as an instantiation failure).
-    pub fn with_native_library(mut self, library: Result<Arc<NativeLibrary>, String>) -> Self {
+    pub fn with_native_library(
+        mut self,
+        library: Result<Arc<NativeLibrary>, String>,
+        mode: super::native::NativeCallMode,
+    ) -> Self {
         self.native_library = Some(library);
+        self.native_mode = mode;
         self
     }
 
@@ -263,6 +271,7 @@ impl Activation {
                     library,
                     state,
                     self.native_running.clone(),
+                    self.native_mode,
                 )));
             }
         };
@@ -560,6 +569,7 @@ fn classify_failure(e: wasmtime::Error, inst: &PluginInstance, limits: &Limits) 
                 PluginCallError::MalformedOutput(truncated(s.clone()))
             }
             Some(NativeFailure::Runaway(_)) => PluginCallError::Busy(limits.deadline_ms),
+            Some(NativeFailure::Late) => PluginCallError::DeadlineExceeded(limits.deadline_ms),
             None => PluginCallError::Trap(truncated(format!("{e:#}"))),
         },
     }

@@ -180,6 +180,7 @@ pub async fn run(
         cache_dir: cache,
         // The author's own library on the author's own machine.
         allow_native: true,
+        native_calls: Default::default(),
     };
     let rt = PluginRuntime::new(settings, Arc::new(super::kv::MemoryKv::default()))?;
     let sha = super::super::extensions::install::sha256_hex(&component);

@@ -49,6 +49,8 @@ pub struct RuntimeSettings {
     /// Whether native (unsandboxed) plugins may be loaded
     /// (`PLUGIN_ALLOW_NATIVE`).
     pub allow_native: bool,
+    /// Where native plugin calls run (`PLUGIN_NATIVE_CALLS`).
+    pub native_calls: super::native::NativeCallMode,
 }
 
 /// A desired activation, configuration decrypted.
@@ -428,7 +430,7 @@ impl PluginRuntime {
             ),
         );
         match native {
-            Some(library) => activation.with_native_library(library),
+            Some(library) => activation.with_native_library(library, self.settings.native_calls),
             None => activation,
         }
     }

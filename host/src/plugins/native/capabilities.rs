@@ -27,11 +27,26 @@ pub struct NativeHost {
     pub runtime: tokio::runtime::Handle,
 }
 
+/// Runs a capability's future to completion from the plugin's thread: a
+/// blocking-pool thread, or (inline calls) a runtime worker, which
+/// `block_in_place` first turns into a blocking thread so the others keep
+/// being served.
+struct Blocking<'a>(&'a tokio::runtime::Handle);
+
+impl Blocking<'_> {
+    fn block_on<F: Future>(&self, f: F) -> F::Output {
+        match self.0.runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::CurrentThread => self.0.block_on(f),
+            _ => tokio::task::block_in_place(|| self.0.block_on(f)),
+        }
+    }
+}
+
 impl NativeHost {
     fn serve(&self, function: u32, input: &[u8]) -> Result<Vec<u8>, String> {
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let st: &mut PluginState = &mut guard;
-        let rt = &self.runtime;
+        let rt = &Blocking(&self.runtime);
         Ok(match function {
             c::LOG => {
                 let (level, message, fields): (logging::Level, String, Vec<types::KeyValue>) =

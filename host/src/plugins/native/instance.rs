@@ -43,6 +43,9 @@ pub enum NativeFailure {
     /// Too many earlier calls are still running past their deadline.
     #[error("{0} earlier calls are still running past their deadline")]
     Runaway(usize),
+    /// An inline call returned after its deadline (its result discarded).
+    #[error("the call returned after its deadline")]
+    Late,
 }
 
 /// The library's instance and the library itself, in drop order (the
@@ -65,15 +68,27 @@ pub struct NativeInstance {
     pub max_output_bytes: usize,
     /// Calls of the activation still running (shared by its instances).
     running: Arc<AtomicUsize>,
+    /// Whether calls run inline on the caller's worker thread.
+    inline: bool,
 }
 
 impl NativeInstance {
     /// Creates an instance of `library` whose capabilities use `state`.
-    pub fn new(library: Arc<NativeLibrary>, state: PluginState, running: Arc<AtomicUsize>) -> Self {
+    pub fn new(
+        library: Arc<NativeLibrary>,
+        state: PluginState,
+        running: Arc<AtomicUsize>,
+        mode: super::NativeCallMode,
+    ) -> Self {
+        let runtime = tokio::runtime::Handle::current();
+        // Inline calls need `block_in_place` for their capability calls,
+        // which a single-threaded runtime cannot offer.
+        let inline = mode == super::NativeCallMode::Inline
+            && runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread;
         let state = Arc::new(Mutex::new(state));
         let host = NativeHost {
             state: state.clone(),
-            runtime: tokio::runtime::Handle::current(),
+            runtime,
         };
         let handle = library.create(stabby::sync::Arc::new(host).into());
         Self {
@@ -84,6 +99,7 @@ impl NativeInstance {
             state,
             max_output_bytes: usize::MAX,
             running,
+            inline,
         }
     }
 
@@ -106,8 +122,23 @@ impl NativeInstance {
             return Err(wasmtime::Error::new(NativeFailure::Runaway(running)));
         }
         let input = encode(args);
-        let live = self.live.clone();
         let limit = self.max_output_bytes;
+        if self.inline {
+            let deadline = self
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .deadline;
+            let outcome = {
+                let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+                finish(live.handle.call(function, input.as_slice().into()), limit)
+            };
+            if std::time::Instant::now() > deadline {
+                return Err(wasmtime::Error::new(NativeFailure::Late));
+            }
+            return outcome.map_err(wasmtime::Error::new);
+        }
+        let live = self.live.clone();
         let counter = self.running.clone();
         counter.fetch_add(1, Ordering::Relaxed);
         let task = tokio::task::spawn_blocking(move || {
@@ -119,19 +150,7 @@ impl NativeInstance {
             }
             let _done = Done(counter);
             let mut live = live.lock().unwrap_or_else(|e| e.into_inner());
-            let outcome = live.handle.call(function, input.as_slice().into());
-            match outcome.match_owned(Ok, Err) {
-                Ok(bytes) => {
-                    if bytes.len() > limit {
-                        return Err(NativeFailure::OutputTooLarge {
-                            size: bytes.len(),
-                            limit,
-                        });
-                    }
-                    decode::<Result<R, PluginError>>(&bytes).map_err(NativeFailure::Malformed)
-                }
-                Err(why) => Err(NativeFailure::Trap(why.as_str().to_owned())),
-            }
+            finish(live.handle.call(function, input.as_slice().into()), limit)
         });
         match task.await {
             Ok(Ok(r)) => Ok(r),
@@ -140,5 +159,24 @@ impl NativeInstance {
                 "the call's thread failed: {e}"
             )))),
         }
+    }
+}
+
+/// Checks the size of a call's encoded result and decodes it.
+fn finish<R: DeserializeOwned>(
+    outcome: vaultaris_plugin_sdk::native::abi::CallOutcome,
+    limit: usize,
+) -> Result<Result<R, PluginError>, NativeFailure> {
+    match outcome.match_owned(Ok, Err) {
+        Ok(bytes) => {
+            if bytes.len() > limit {
+                return Err(NativeFailure::OutputTooLarge {
+                    size: bytes.len(),
+                    limit,
+                });
+            }
+            decode::<Result<R, PluginError>>(&bytes).map_err(NativeFailure::Malformed)
+        }
+        Err(why) => Err(NativeFailure::Trap(why.as_str().to_owned())),
     }
 }

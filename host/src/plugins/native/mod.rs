@@ -15,12 +15,16 @@
 //! - What the operator reviewed is what runs: the library is written to
 //!   the private cache directory under its SHA-256 and re-hashed before
 //!   every `dlopen`.
-//! - Calls run on the blocking thread pool under the call's deadline. A
-//!   call that overruns gets `deadline_exceeded` and its instance is
-//!   discarded; the thread cannot be stopped (native code cannot be
-//!   interrupted), so at most [`instance::MAX_RUNAWAY_CALLS`] overrunning
-//!   calls per activation may hold a thread before further calls are
-//!   refused as `busy`.
+//! - By default calls run on the blocking thread pool under the call's
+//!   deadline. A call that overruns gets `deadline_exceeded` and its
+//!   instance is discarded; the thread cannot be stopped (native code
+//!   cannot be interrupted), so at most [`instance::MAX_RUNAWAY_CALLS`]
+//!   overrunning calls per activation may hold a thread before further
+//!   calls are refused as `busy`. An operator who trusts the libraries'
+//!   latency may run calls inline on the request's worker
+//!   ([`NativeCallMode::Inline`]): no thread hand-off (the fastest path),
+//!   but the deadline is then checked when the call returns, and a call
+//!   that never returns holds a runtime worker.
 //! - Panics are caught on the plugin's side and answered as errors (a
 //!   trap); the host's capability bridge catches its own, so nothing
 //!   unwinds across the boundary.
@@ -33,4 +37,30 @@ pub mod instance;
 pub mod library;
 
 pub use instance::NativeInstance;
+
+/// Where native plugin calls run (`PLUGIN_NATIVE_CALLS`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NativeCallMode {
+    /// On the blocking thread pool: the deadline answers for the request
+    /// even if the plugin never returns (the default).
+    #[default]
+    Pool,
+    /// On the request's own worker thread, without a hand-off: the deadline
+    /// is checked when the call returns (a late result is discarded as
+    /// `deadline_exceeded`), and a call that never returns holds the
+    /// worker. Falls back to the pool on a single-threaded runtime.
+    Inline,
+}
+
+impl std::str::FromStr for NativeCallMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "pool" => Ok(NativeCallMode::Pool),
+            "inline" => Ok(NativeCallMode::Inline),
+            other => Err(format!("{other:?}: expected pool or inline")),
+        }
+    }
+}
 pub use library::{NativeLibrary, NativeLibraryCache};
