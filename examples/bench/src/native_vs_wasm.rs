@@ -10,14 +10,21 @@
 //!    send HTTP requests) after warm-up calls. Plugins that send requests
 //!    reach a small HTTP server this binary starts on 127.0.0.1. Then two
 //!    reference costs (a Tokio `spawn_blocking` round trip, which every
-//!    native call pays because native calls run on the blocking pool, and
+//!    native call pays on the blocking pool (not inline), and
 //!    the facade of a tenant without plugins), and the time `prepare` took
 //!    per plugin (a fresh compilation for a component; storing, hashing,
 //!    loading and checking the library for a native build);
 //! 2. over HTTP against the release server pinned to one core with one
 //!    Tokio worker: client_credentials tokens per second without a plugin,
 //!    with the WebAssembly tenant-claims and with the native tenant-claims
-//!    (each in its own tenant), and what each adds per token.
+//!    (each in its own tenant), then the native one on a second server
+//!    calling it inline (`PLUGIN_NATIVE_CALLS=inline`), and what each adds
+//!    per token.
+//!
+//! The native build is measured both ways: on the blocking pool (the
+//! default, where the deadline answers even for a call that never returns)
+//! and inline on the worker (no thread hand-off; the deadline is checked
+//! when the call returns).
 //!
 //! The bench builds nothing. Build the server, the bench and the plugins'
 //! two kinds of artifact first (`$P` names the plugin crates):
@@ -81,6 +88,7 @@ use vaultaris::plugins::hooks::rate_limiter::RateLimitQuery;
 use vaultaris::plugins::hooks::storage_backend::PluginStorageKv;
 use vaultaris::plugins::kv::{KeyValueBackend, MemoryKv};
 use vaultaris::plugins::limits::OPERATOR_MAXIMA;
+use vaultaris::plugins::native::NativeCallMode;
 use vaultaris::plugins::{
     ActivationSpec, Category, PluginManifest, PluginRuntime, RuntimeSettings,
 };
@@ -113,19 +121,24 @@ fn hex_sha(b: &[u8]) -> String {
 enum Kind {
     /// The WebAssembly component, run by wasmtime.
     Wasm,
-    /// The native dylib, loaded in process.
+    /// The native dylib, loaded in process, called on the blocking pool
+    /// (the default `PLUGIN_NATIVE_CALLS=pool`).
     Native,
+    /// The same dylib called inline on the caller's worker thread
+    /// (`PLUGIN_NATIVE_CALLS=inline`).
+    NativeInline,
 }
 
 impl Kind {
-    /// Both kinds, in the order they are printed.
-    const BOTH: [Kind; 2] = [Kind::Wasm, Kind::Native];
+    /// Every kind, in the order they are printed.
+    const ALL: [Kind; 3] = [Kind::Wasm, Kind::Native, Kind::NativeInline];
 
     /// How the output names the kind.
     fn label(self) -> &'static str {
         match self {
             Kind::Wasm => "WASM",
             Kind::Native => "native",
+            Kind::NativeInline => "native-inline",
         }
     }
 
@@ -135,7 +148,7 @@ impl Kind {
             Kind::Wasm => format!(
                 "cargo build --release --target wasm32-wasip2 --target-dir target/plugins -p vaultaris-plugin-{dir}"
             ),
-            Kind::Native => {
+            Kind::Native | Kind::NativeInline => {
                 format!(
                     "cargo build --release --target-dir target/plugins -p vaultaris-plugin-{dir}"
                 )
@@ -149,7 +162,7 @@ impl Kind {
         let target = root().join("target");
         let (sub, file) = match self {
             Kind::Wasm => ("wasm32-wasip2/release", format!("{stem}.wasm")),
-            Kind::Native => (
+            Kind::Native | Kind::NativeInline => (
                 "release",
                 format!(
                     "{}{stem}{}",
@@ -196,7 +209,7 @@ fn artifact(dir: &str, kind: Kind) -> Result<Artifact> {
             .with_context(|| manifest_path.display().to_string())?,
     )?;
     manifest["sha256"] = hex_sha(&bytes).into();
-    if kind == Kind::Native {
+    if kind != Kind::Wasm {
         manifest["kind"] = "native".into();
     }
     Ok(Artifact { manifest, bytes })
@@ -219,6 +232,11 @@ fn runtime(work: &Path, kind: Kind) -> Result<Arc<PluginRuntime>> {
             breaker_cooldown: Duration::from_secs(1),
             cache_dir: work.join(format!("cache-{name}")),
             allow_native: true,
+            native_calls: if kind == Kind::NativeInline {
+                NativeCallMode::Inline
+            } else {
+                NativeCallMode::Pool
+            },
         },
         Arc::new(MemoryKv::default()),
     )
@@ -906,7 +924,11 @@ async fn in_process(calls: u32, io_calls: u32) -> Result<()> {
     let work = std::env::temp_dir().join(format!("vaultaris-bench-native-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     let mock = start_mock().await?;
-    let runtimes = [runtime(&work, Kind::Wasm)?, runtime(&work, Kind::Native)?];
+    let runtimes = [
+        runtime(&work, Kind::Wasm)?,
+        runtime(&work, Kind::Native)?,
+        runtime(&work, Kind::NativeInline)?,
+    ];
     let inp = Inputs::new();
     println!(
         "== in process: one warm call through the hook facade, mean µs ({calls} calls, {io_calls} for hooks doing I/O)"
@@ -915,17 +937,25 @@ async fn in_process(calls: u32, io_calls: u32) -> Result<()> {
         "   files without fsync; HTTP to a loopback server in this process; * = describe is cached per activation after the first call"
     );
     println!(
-        "{:<66} {:>10} {:>10} {:>12}",
-        "category / facade (plugin)", "WASM µs", "native µs", "WASM/native"
+        "   native = calls on the blocking pool (default); inline = PLUGIN_NATIVE_CALLS=inline"
+    );
+    println!(
+        "{:<66} {:>9} {:>10} {:>10} {:>12} {:>13}",
+        "category / facade (plugin)",
+        "WASM µs",
+        "native µs",
+        "inline µs",
+        "WASM/native",
+        "WASM/inline"
     );
     let mut targets: HashMap<(&str, Kind), Result<Target, String>> = HashMap::new();
     let mut order: Vec<&str> = Vec::new();
     for case in cases(&mock).into_iter().filter(|c| selected(c.label)) {
         let n = if case.io { io_calls } else { calls };
         let warmup = (n / 20).clamp(10, 200);
-        let mut us = [None, None];
+        let mut us = [None, None, None];
         let mut notes = Vec::new();
-        for (i, kind) in Kind::BOTH.into_iter().enumerate() {
+        for (i, kind) in Kind::ALL.into_iter().enumerate() {
             // Cases of one plugin share its activation (decrypt reads what
             // encrypt wrote, get what set wrote).
             let target = match targets.entry((case.dir, kind)) {
@@ -946,16 +976,18 @@ async fn in_process(calls: u32, io_calls: u32) -> Result<()> {
                 Err(e) => notes.push(format!("{} skipped: {e}", kind.label())),
             }
         }
-        let ratio = match us {
-            [Some(w), Some(n)] if n > 0.0 => format!("{:.2}×", w / n),
+        let ratio = |n: Option<f64>| match (us[0], n) {
+            (Some(w), Some(n)) if n > 0.0 => format!("{:.2}×", w / n),
             _ => "-".into(),
         };
         println!(
-            "{:<66} {:>10} {:>10} {:>12}",
+            "{:<66} {:>9} {:>10} {:>10} {:>12} {:>13}",
             case.label,
             cell(us[0]),
             cell(us[1]),
-            ratio
+            cell(us[2]),
+            ratio(us[1]),
+            ratio(us[2])
         );
         for note in notes {
             println!("    ({note})");
@@ -1000,8 +1032,9 @@ impl Drop for Server {
 }
 
 /// Starts the release server on `port` with data in `dir`, pinned to
-/// `BENCH_SERVER_CPU` with one Tokio worker, native plugins allowed.
-fn start_server(dir: &Path, port: u16) -> Result<Server> {
+/// `BENCH_SERVER_CPU` with one Tokio worker, native plugins allowed and
+/// called as `native_calls` says (`pool` or `inline`).
+fn start_server(dir: &Path, port: u16, native_calls: &str) -> Result<Server> {
     let bin = std::env::var("VAULTARIS_BIN").unwrap_or_else(|_| {
         std::env::current_exe()
             .expect("exe")
@@ -1019,6 +1052,7 @@ fn start_server(dir: &Path, port: u16) -> Result<Server> {
         .env("TOKIO_WORKER_THREADS", "1")
         .env("PASSWORD_HASH_CONCURRENCY", "1")
         .env("PLUGIN_ALLOW_NATIVE", "true")
+        .env("PLUGIN_NATIVE_CALLS", native_calls)
         .env("LOG_LEVEL", "warn")
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -1267,7 +1301,7 @@ async fn over_http(seconds: u64, concurrency: usize) -> Result<()> {
         .local_addr()?
         .port();
     let http = reqwest::Client::new();
-    let server = start_server(&dir, port)?;
+    let server = start_server(&dir, port, "pool")?;
     wait_ready(&http, &server.base).await?;
     let admin = Admin::setup(&http, &server.base).await?;
     admin
@@ -1312,6 +1346,39 @@ async fn over_http(seconds: u64, concurrency: usize) -> Result<()> {
         };
         println!("client_credentials {label:<24} {rate:>9.0} tokens/s{added}   ({failed} failed)");
     }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // The native build again on a server that calls it inline.
+    let dir = std::env::temp_dir().join(format!(
+        "vaultaris-bench-native-inline-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let server = start_server(&dir, port, "inline")?;
+    wait_ready(&http, &server.base).await?;
+    let admin = Admin::setup(&http, &server.base).await?;
+    admin
+        .install(&native)
+        .await
+        .context("installing the native build")?;
+    let client = admin
+        .tenant("inline", Some(("tenant-claims-native", &config)))
+        .await?;
+    let claims = one_token(&http, &client).await?;
+    ensure!(
+        claims["org"] == "acme",
+        "inline: the plugin did not run: {claims}"
+    );
+    let (rate, failed) = tokens_per_second(&client, concurrency, seconds).await;
+    let added = base
+        .map(|b| format!("   {:+8.1} µs per token", 1e6 / rate - 1e6 / b))
+        .unwrap_or_default();
+    let label = "+ native, inline calls";
+    println!("client_credentials {label:<24} {rate:>9.0} tokens/s{added}   ({failed} failed)");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

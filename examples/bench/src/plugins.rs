@@ -148,6 +148,7 @@ fn runtime(cache: &Path, warm: usize) -> Result<Arc<PluginRuntime>> {
             breaker_cooldown: Duration::from_secs(1),
             cache_dir: cache.to_path_buf(),
             allow_native: false,
+            native_calls: Default::default(),
         },
         Arc::new(vaultaris::plugins::kv::MemoryKv::default()),
     )
