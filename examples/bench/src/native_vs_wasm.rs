@@ -89,22 +89,13 @@ use vaultaris::plugins::hooks::storage_backend::PluginStorageKv;
 use vaultaris::plugins::kv::{KeyValueBackend, MemoryKv};
 use vaultaris::plugins::limits::OPERATOR_MAXIMA;
 use vaultaris::plugins::native::NativeCallMode;
+
+#[allow(dead_code)] // shared by the benchmarks; each uses part of it
+mod server;
+use server::{Admin, env_or, json_ok, root, wait_ready};
 use vaultaris::plugins::{
     ActivationSpec, Category, PluginManifest, PluginRuntime, RuntimeSettings,
 };
-
-/// The environment variable `k` parsed, or `d`.
-fn env_or<T: std::str::FromStr>(k: &str, d: T) -> T {
-    std::env::var(k)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(d)
-}
-
-/// The workspace root.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// Lower-case hex of the SHA-256 of `b`.
 fn hex_sha(b: &[u8]) -> String {
@@ -1018,198 +1009,37 @@ async fn in_process(calls: u32, io_calls: u32) -> Result<()> {
 
 // ---- Over HTTP -------------------------------------------------------------
 
-/// The server child process, killed on drop.
-struct Server {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the release server on `port` with data in `dir`, pinned to
-/// `BENCH_SERVER_CPU` with one Tokio worker, native plugins allowed and
-/// called as `native_calls` says (`pool` or `inline`).
-fn start_server(dir: &Path, port: u16, native_calls: &str) -> Result<Server> {
-    let bin = std::env::var("VAULTARIS_BIN").unwrap_or_else(|_| {
-        std::env::current_exe()
-            .expect("exe")
-            .with_file_name("vaultaris")
-            .display()
-            .to_string()
-    });
-    let cpu = env_or("BENCH_SERVER_CPU", 0u32).to_string();
-    let child = std::process::Command::new("taskset")
-        .args(["-c", &cpu, &bin, "serve"])
-        .env("SERVER_HOST", "127.0.0.1")
-        .env("SERVER_PORT", port.to_string())
-        .env("EXTERNAL_URL", format!("http://127.0.0.1:{port}"))
-        .env("VAULTARIS_DATA_DIR", dir)
-        .env("TOKIO_WORKER_THREADS", "1")
-        .env("PASSWORD_HASH_CONCURRENCY", "1")
-        .env("PLUGIN_ALLOW_NATIVE", "true")
-        .env("PLUGIN_NATIVE_CALLS", native_calls)
-        .env("LOG_LEVEL", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .with_context(|| {
-            format!("starting {bin} (build it: cargo build --release -p vaultaris)")
-        })?;
-    Ok(Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    })
-}
-
-/// Waits until the server answers `/health/ready`.
-async fn wait_ready(http: &reqwest::Client, base: &str) -> Result<()> {
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = http.get(format!("{base}/health/ready")).send().await
-            && r.status().is_success()
-        {
-            return Ok(());
-        }
-        if started.elapsed() > Duration::from_secs(120) {
-            bail!("server did not start");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// The JSON body of a successful response, or an error with the body.
-async fn json_ok(res: reqwest::Response) -> Result<Value> {
-    let status = res.status();
-    let body: Value = res.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!("HTTP {status}: {body}");
-    }
-    Ok(body)
-}
-
-/// The server's administrator.
-struct Admin {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Admin {
-    /// Sets the server up and signs the administrator in.
-    async fn setup(http: &reqwest::Client, base: &str) -> Result<Admin> {
-        json_ok(
-            http.post(format!("{base}/setup"))
-                .json(&json!({"admin_email": "admin@example.com", "admin_password": "correct-horse-battery", "organization_name": "Bench"}))
-                .send()
-                .await?,
+/// A tenant with a confidential client, and `plugin` (if any) active
+/// with `config`: (token URL, client id, secret).
+async fn tenant(
+    admin: &Admin,
+    slug: &str,
+    plugin: Option<(&str, &Value)>,
+) -> Result<(String, String, String)> {
+    let t = admin
+        .post("/api/v1/tenants", json!({"name": slug, "slug": slug}))
+        .await?;
+    let tid = t["id"].as_str().context("tenant id")?;
+    let c = admin
+        .post(
+            &format!("/api/v1/tenants/{tid}/clients"),
+            json!({"name": "svc", "client_type": "confidential", "grant_types": ["client_credentials"], "scopes": ["api:read"]}),
         )
         .await?;
-        let token = json_ok(
-            http.post(format!("{base}/oauth/token"))
-                .form(&[
-                    ("grant_type", "password"),
-                    ("client_id", "admin-cli"),
-                    ("username", "admin@example.com"),
-                    ("password", "correct-horse-battery"),
-                ])
-                .send()
-                .await?,
-        )
-        .await?["access_token"]
-            .as_str()
-            .context("admin token")?
-            .to_string();
-        Ok(Admin {
-            http: http.clone(),
-            base: base.to_string(),
-            token,
-        })
-    }
-
-    /// `POST path` with a JSON body.
-    async fn post(&self, path: &str, body: Value) -> Result<Value> {
-        json_ok(
-            self.http
-                .post(format!("{}{path}", self.base))
-                .bearer_auth(&self.token)
-                .json(&body)
-                .send()
-                .await?,
-        )
-        .await
-    }
-
-    /// `PUT path` with a JSON body.
-    async fn put(&self, path: &str, body: Value) -> Result<Value> {
-        json_ok(
-            self.http
-                .put(format!("{}{path}", self.base))
-                .bearer_auth(&self.token)
-                .json(&body)
-                .send()
-                .await?,
-        )
-        .await
-    }
-
-    /// Installs a plugin (manifest and component or library).
-    async fn install(&self, a: &Artifact) -> Result<Value> {
-        let form = reqwest::multipart::Form::new()
-            .part(
-                "manifest",
-                reqwest::multipart::Part::text(a.manifest.to_string()),
-            )
-            .part(
-                "component",
-                reqwest::multipart::Part::bytes(a.bytes.clone()),
-            );
-        json_ok(
-            self.http
-                .post(format!("{}/api/v1/plugins", self.base))
-                .bearer_auth(&self.token)
-                .multipart(form)
-                .send()
-                .await?,
-        )
-        .await
-    }
-
-    /// A tenant with a confidential client, and `plugin` (if any) active
-    /// with `config`: (token URL, client id, secret).
-    async fn tenant(
-        &self,
-        slug: &str,
-        plugin: Option<(&str, &Value)>,
-    ) -> Result<(String, String, String)> {
-        let t = self
-            .post("/api/v1/tenants", json!({"name": slug, "slug": slug}))
-            .await?;
-        let tid = t["id"].as_str().context("tenant id")?;
-        let c = self
-            .post(
-                &format!("/api/v1/tenants/{tid}/clients"),
-                json!({"name": "svc", "client_type": "confidential", "grant_types": ["client_credentials"], "scopes": ["api:read"]}),
-            )
-            .await?;
-        if let Some((pid, config)) = plugin {
-            self.put(
+    if let Some((pid, config)) = plugin {
+        admin
+            .put(
                 &format!("/api/v1/tenants/{tid}/plugins/{pid}"),
                 json!({"enabled": true, "config": config}),
             )
             .await?;
-        }
-        Ok((
-            format!("{}/oauth/token", t["issuer"].as_str().context("issuer")?),
-            c["client_id"].as_str().context("client id")?.to_string(),
-            c["client_secret"].as_str().context("secret")?.to_string(),
-        ))
     }
+    Ok((
+        format!("{}/oauth/token", t["issuer"].as_str().context("issuer")?),
+        c["client_id"].as_str().context("client id")?.to_string(),
+        c["client_secret"].as_str().context("secret")?.to_string(),
+    ))
 }
-
 /// One client_credentials token's claims (checks the plugin is in effect).
 async fn one_token(
     http: &reqwest::Client,
@@ -1301,30 +1131,33 @@ async fn over_http(seconds: u64, concurrency: usize) -> Result<()> {
         .local_addr()?
         .port();
     let http = reqwest::Client::new();
-    let server = start_server(&dir, port, "pool")?;
+    let server = server::start(
+        &dir,
+        port,
+        &[
+            ("PLUGIN_ALLOW_NATIVE", "true"),
+            ("PLUGIN_NATIVE_CALLS", "pool"),
+        ],
+    )?;
     wait_ready(&http, &server.base).await?;
     let admin = Admin::setup(&http, &server.base).await?;
     admin
-        .install(&wasm)
+        .install(&wasm.manifest, &wasm.bytes)
         .await
         .context("installing the WebAssembly build")?;
     admin
-        .install(&native)
+        .install(&native.manifest, &native.bytes)
         .await
         .context("installing the native build")?;
     let phases = [
-        ("no plugin", admin.tenant("plain", None).await?),
+        ("no plugin", tenant(&admin, "plain", None).await?),
         (
             "+ WASM tenant-claims",
-            admin
-                .tenant("wasm", Some(("tenant-claims", &config)))
-                .await?,
+            tenant(&admin, "wasm", Some(("tenant-claims", &config))).await?,
         ),
         (
             "+ native tenant-claims",
-            admin
-                .tenant("native", Some(("tenant-claims-native", &config)))
-                .await?,
+            tenant(&admin, "native", Some(("tenant-claims-native", &config))).await?,
         ),
     ];
     for (label, client) in &phases[1..] {
@@ -1358,16 +1191,21 @@ async fn over_http(seconds: u64, concurrency: usize) -> Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let server = start_server(&dir, port, "inline")?;
+    let server = server::start(
+        &dir,
+        port,
+        &[
+            ("PLUGIN_ALLOW_NATIVE", "true"),
+            ("PLUGIN_NATIVE_CALLS", "inline"),
+        ],
+    )?;
     wait_ready(&http, &server.base).await?;
     let admin = Admin::setup(&http, &server.base).await?;
     admin
-        .install(&native)
+        .install(&native.manifest, &native.bytes)
         .await
         .context("installing the native build")?;
-    let client = admin
-        .tenant("inline", Some(("tenant-claims-native", &config)))
-        .await?;
+    let client = tenant(&admin, "inline", Some(("tenant-claims-native", &config))).await?;
     let claims = one_token(&http, &client).await?;
     ensure!(
         claims["org"] == "acme",

@@ -29,26 +29,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use vaultaris::plugins::hooks::jwt_customizer::{TokenContext, TokenKind};
+
+#[allow(dead_code)] // shared by the benchmarks; each uses part of it
+mod server;
+use server::{Admin, env_or, json_ok, root, wait_ready};
 use vaultaris::plugins::limits::OPERATOR_MAXIMA;
 use vaultaris::plugins::{
     ActivationSpec, Category, PluginManifest, PluginRuntime, RuntimeSettings,
 };
-
-fn env_or<T: std::str::FromStr>(k: &str, d: T) -> T {
-    std::env::var(k)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(d)
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// A plugin on disk: manifest (with sha256) and component.
 #[derive(Clone)]
@@ -349,152 +342,6 @@ fn sample_request() -> vaultaris::plugins::bindings::v0_1_0::jwt_customizer::exp
 
 // ---- HTTP part ----------------------------------------------------------
 
-struct Server {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(dir: &Path, port: u16) -> Result<Server> {
-    let bin = std::env::var("VAULTARIS_BIN").unwrap_or_else(|_| {
-        std::env::current_exe()
-            .expect("exe")
-            .with_file_name("vaultaris")
-            .display()
-            .to_string()
-    });
-    let cpu = env_or("BENCH_SERVER_CPU", 0u32).to_string();
-    let child = std::process::Command::new("taskset")
-        .args(["-c", &cpu, &bin, "serve"])
-        .env("SERVER_HOST", "127.0.0.1")
-        .env("SERVER_PORT", port.to_string())
-        .env("EXTERNAL_URL", format!("http://127.0.0.1:{port}"))
-        .env("VAULTARIS_DATA_DIR", dir)
-        .env("TOKIO_WORKER_THREADS", "1")
-        .env("PASSWORD_HASH_CONCURRENCY", "1")
-        .env("LOG_LEVEL", "warn")
-        // Installing a JavaScript or Python component compiles 12-18 MB.
-        .env("REQUEST_TIMEOUT", "900")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {bin}"))?;
-    Ok(Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    })
-}
-
-async fn wait_ready(http: &reqwest::Client, base: &str) -> Result<Duration> {
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = http.get(format!("{base}/health/ready")).send().await
-            && r.status().is_success()
-        {
-            return Ok(started.elapsed());
-        }
-        if started.elapsed() > Duration::from_secs(120) {
-            bail!("server did not start");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-async fn json_ok(res: reqwest::Response) -> Result<Value> {
-    let status = res.status();
-    let body: Value = res.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!("HTTP {status}: {body}");
-    }
-    Ok(body)
-}
-
-struct Admin {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Admin {
-    async fn post(&self, path: &str, body: Value) -> Result<Value> {
-        json_ok(
-            self.http
-                .post(format!("{}{path}", self.base))
-                .bearer_auth(&self.token)
-                .json(&body)
-                .send()
-                .await?,
-        )
-        .await
-    }
-    async fn put(&self, path: &str, body: Value) -> Result<Value> {
-        json_ok(
-            self.http
-                .put(format!("{}{path}", self.base))
-                .bearer_auth(&self.token)
-                .json(&body)
-                .send()
-                .await?,
-        )
-        .await
-    }
-    async fn install(&self, a: &Artifact) -> Result<Value> {
-        let form = reqwest::multipart::Form::new()
-            .part(
-                "manifest",
-                reqwest::multipart::Part::text(a.manifest.to_string()),
-            )
-            .part(
-                "component",
-                reqwest::multipart::Part::bytes(a.component.clone()),
-            );
-        json_ok(
-            self.http
-                .post(format!("{}/api/v1/plugins", self.base))
-                .bearer_auth(&self.token)
-                .multipart(form)
-                .send()
-                .await?,
-        )
-        .await
-    }
-}
-
-async fn setup(http: &reqwest::Client, base: &str) -> Result<Admin> {
-    json_ok(
-        http.post(format!("{base}/setup"))
-            .json(&json!({"admin_email": "admin@example.com", "admin_password": "correct-horse-battery", "organization_name": "Bench"}))
-            .send()
-            .await?,
-    )
-    .await?;
-    let token = json_ok(
-        http.post(format!("{base}/oauth/token"))
-            .form(&[
-                ("grant_type", "password"),
-                ("client_id", "admin-cli"),
-                ("username", "admin@example.com"),
-                ("password", "correct-horse-battery"),
-            ])
-            .send()
-            .await?,
-    )
-    .await?["access_token"]
-        .as_str()
-        .context("admin token")?
-        .to_string();
-    Ok(Admin {
-        http: http.clone(),
-        base: base.to_string(),
-        token,
-    })
-}
-
 /// A tenant with a confidential client: (tenant id, token URL, client id, secret).
 async fn tenant_with_client(admin: &Admin, slug: &str) -> Result<(String, String, String, String)> {
     let t = admin
@@ -619,9 +466,9 @@ async fn over_http(seconds: u64, concurrency: usize) -> Result<()> {
         .local_addr()?
         .port();
     let http = reqwest::Client::new();
-    let server = start_server(&dir, port)?;
+    let server = server::start(&dir, port, &[("REQUEST_TIMEOUT", "900")])?;
     wait_ready(&http, &server.base).await?;
-    let admin = setup(&http, &server.base).await?;
+    let admin = Admin::setup(&http, &server.base).await?;
     let (tid, url, id, secret) = tenant_with_client(&admin, "bench").await?;
     tokens_per_second(
         "client_credentials, no plugin",
@@ -634,7 +481,7 @@ async fn over_http(seconds: u64, concurrency: usize) -> Result<()> {
     .await;
     for (a, config) in customizers() {
         let pid = a.manifest["id"].as_str().unwrap_or_default().to_string();
-        admin.install(&a).await?;
+        admin.install(&a.manifest, &a.component).await?;
         admin
             .put(
                 &format!("/api/v1/tenants/{tid}/plugins/{pid}"),
@@ -661,7 +508,7 @@ async fn over_http(seconds: u64, concurrency: usize) -> Result<()> {
     // Start-up with every plugin installed: compiled artifacts cached, and not.
     let plugins = all_plugins();
     for a in &plugins {
-        admin.install(a).await?;
+        admin.install(&a.manifest, &a.component).await?;
     }
     println!("== start-up with {} plugins installed", plugins.len());
     drop(server);
@@ -673,7 +520,7 @@ async fn over_http(seconds: u64, concurrency: usize) -> Result<()> {
         if clear {
             let _ = std::fs::remove_dir_all(dir.join("plugin-cache"));
         }
-        let server = start_server(&dir, port)?;
+        let server = server::start(&dir, port, &[("REQUEST_TIMEOUT", "900")])?;
         let took = wait_ready(&http, &server.base).await?;
         println!(
             "start-up until ready, compilations {label:<15} {:>8.0} ms",
@@ -682,7 +529,7 @@ async fn over_http(seconds: u64, concurrency: usize) -> Result<()> {
     }
 
     // RSS with 100 tenants × 3 plugins active and warm.
-    let server = start_server(&dir, port)?;
+    let server = server::start(&dir, port, &[("REQUEST_TIMEOUT", "900")])?;
     wait_ready(&http, &server.base).await?;
     let admin = {
         let token = json_ok(
@@ -706,7 +553,7 @@ async fn over_http(seconds: u64, concurrency: usize) -> Result<()> {
             token,
         }
     };
-    let pid = server.child.id();
+    let pid = server.pid();
     let before = rss_kib(pid);
     let three = [
         ("noop-customizer", json!({})),
