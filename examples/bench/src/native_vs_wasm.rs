@@ -65,7 +65,6 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -1058,45 +1057,13 @@ async fn one_token(
     Ok(serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload)?)?)
 }
 
-/// Client_credentials tokens per second with `concurrency` connections
-/// for `seconds`; prints the failures.
+/// Client_credentials tokens per second for one client, and the failures.
 async fn tokens_per_second(
     (url, id, secret): &(String, String, String),
     concurrency: usize,
     seconds: u64,
 ) -> (f64, u64) {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .expect("client");
-    let done = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    let started = Instant::now();
-    for _ in 0..concurrency {
-        let (http, done, failed, stop) = (http.clone(), done.clone(), failed.clone(), stop.clone());
-        let (url, id, secret) = (url.clone(), id.clone(), secret.clone());
-        tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let ok = http
-                    .post(&url)
-                    .basic_auth(&id, Some(&secret))
-                    .form(&[("grant_type", "client_credentials")])
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                if ok { &done } else { &failed }.fetch_add(1, Ordering::Relaxed);
-            }
-        }));
-    }
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        let _ = t.await;
-    }
-    let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
-    (rate, failed.load(Ordering::Relaxed))
+    server::tokens_per_second(url, id, secret, concurrency, seconds).await
 }
 
 /// Part 2: tokens per second without a plugin and with each build of

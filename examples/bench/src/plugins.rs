@@ -26,7 +26,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -362,6 +361,7 @@ async fn tenant_with_client(admin: &Admin, slug: &str) -> Result<(String, String
     ))
 }
 
+/// Tokens per second (see `server::tokens_per_second`), printed as `name`.
 async fn tokens_per_second(
     name: &str,
     url: &str,
@@ -370,41 +370,8 @@ async fn tokens_per_second(
     concurrency: usize,
     seconds: u64,
 ) -> f64 {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .expect("client");
-    let done = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    let started = Instant::now();
-    for _ in 0..concurrency {
-        let (http, done, failed, stop) = (http.clone(), done.clone(), failed.clone(), stop.clone());
-        let (url, id, secret) = (url.to_string(), id.to_string(), secret.to_string());
-        tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let ok = http
-                    .post(&url)
-                    .basic_auth(&id, Some(&secret))
-                    .form(&[("grant_type", "client_credentials")])
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                if ok { &done } else { &failed }.fetch_add(1, Ordering::Relaxed);
-            }
-        }));
-    }
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        let _ = t.await;
-    }
-    let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
-    println!(
-        "{name:<40} {rate:>9.0} tokens/s   ({} failed)",
-        failed.load(Ordering::Relaxed)
-    );
+    let (rate, failed) = server::tokens_per_second(url, id, secret, concurrency, seconds).await;
+    println!("{name:<40} {rate:>9.0} tokens/s   ({failed} failed)");
     rate
 }
 
@@ -531,28 +498,7 @@ async fn over_http(seconds: u64, concurrency: usize) -> Result<()> {
     // RSS with 100 tenants × 3 plugins active and warm.
     let server = server::start(&dir, port, &[("REQUEST_TIMEOUT", "900")])?;
     wait_ready(&http, &server.base).await?;
-    let admin = {
-        let token = json_ok(
-            http.post(format!("{}/oauth/token", server.base))
-                .form(&[
-                    ("grant_type", "password"),
-                    ("client_id", "admin-cli"),
-                    ("username", "admin@example.com"),
-                    ("password", "correct-horse-battery"),
-                ])
-                .send()
-                .await?,
-        )
-        .await?["access_token"]
-            .as_str()
-            .context("token")?
-            .to_string();
-        Admin {
-            http: http.clone(),
-            base: server.base.clone(),
-            token,
-        }
-    };
+    let admin = Admin::sign_in(&http, &server.base).await?;
     let pid = server.pid();
     let before = rss_kib(pid);
     let three = [

@@ -3,6 +3,8 @@
 //! Shared by `bench-plugins` and `bench-native` (each uses part of it).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -122,6 +124,11 @@ impl Admin {
                 .await?,
         )
         .await?;
+        Admin::sign_in(http, base).await
+    }
+
+    /// Signs the administrator of a server set up earlier in.
+    pub async fn sign_in(http: &reqwest::Client, base: &str) -> Result<Admin> {
         let token = json_ok(
             http.post(format!("{base}/oauth/token"))
                 .form(&[
@@ -188,4 +195,47 @@ impl Admin {
         )
         .await
     }
+}
+
+/// Client_credentials tokens per second at `url` with `concurrency`
+/// connections for `seconds`, and how many requests failed.
+pub async fn tokens_per_second(
+    url: &str,
+    id: &str,
+    secret: &str,
+    concurrency: usize,
+    seconds: u64,
+) -> (f64, u64) {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .expect("client");
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    let started = Instant::now();
+    for _ in 0..concurrency {
+        let (http, done, failed, stop) = (http.clone(), done.clone(), failed.clone(), stop.clone());
+        let (url, id, secret) = (url.to_string(), id.to_string(), secret.to_string());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let ok = http
+                    .post(&url)
+                    .basic_auth(&id, Some(&secret))
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                if ok { &done } else { &failed }.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    (rate, failed.load(Ordering::Relaxed))
 }
