@@ -118,6 +118,14 @@ pub trait HostCapabilities: Send + Sync {
     fn files_root(&self) -> Option<String> {
         None
     }
+
+    /// Whether [`files::resolve`] must confine paths to [`files::root`]:
+    /// `true` for the server's host of a loaded native plugin; `false` for
+    /// test hosts, where the plugin's own logic is under test with
+    /// directories of the test's choosing.
+    fn confines_files(&self) -> bool {
+        false
+    }
 }
 
 static GLOBAL_HOST: RwLock<Option<Arc<dyn HostCapabilities>>> = RwLock::new(None);
@@ -769,19 +777,46 @@ pub mod files {
     }
 
     /// Resolves a configured directory the way a WebAssembly build sees
-    /// it: on native targets `/data` and paths below it are re-rooted at
-    /// [`root`], so one configuration works for both builds. Other paths
-    /// are kept as they are (a native plugin is trusted code with the
-    /// server's own file-system rights).
-    pub fn resolve(configured: &str) -> PathBuf {
-        #[cfg(not(target_arch = "wasm32"))]
-        if let Some(rest) = configured.strip_prefix(GUEST_ROOT)
-            && (rest.is_empty() || rest.starts_with('/'))
-            && let Some(root) = root()
+    /// it, so one configuration works for both builds.
+    ///
+    /// Security decision: on native targets only `/data` and plain paths
+    /// below it are accepted, re-rooted at [`root`]; `..`, `.`, other
+    /// absolute paths and a missing grant are refused (`misconfigured`,
+    /// `directory_outside_data`). The configuration is a tenant
+    /// administrator's, and a native plugin has the server's own file
+    /// rights: without this a tenant could point it at another tenant's
+    /// directory or anywhere the server can write, which the WebAssembly
+    /// sandbox rules out by construction. On `wasm32` the path is returned
+    /// as it is (the sandbox confines it), and so it is under a test host
+    /// ([`super::HostCapabilities::confines_files`] `false`) or none.
+    pub fn resolve(configured: &str) -> Result<PathBuf, crate::PluginError> {
+        #[cfg(target_arch = "wasm32")]
         {
-            return root.join(rest.trim_start_matches('/'));
+            Ok(PathBuf::from(configured))
         }
-        PathBuf::from(configured)
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use std::path::Component;
+            if !super::native_host().is_some_and(|h| h.confines_files()) {
+                return Ok(PathBuf::from(configured));
+            }
+            let refuse = |why: &str| {
+                crate::PluginError::misconfigured(
+                    "directory_outside_data",
+                    format!("directory {configured:?}: {why}"),
+                )
+            };
+            let rest = configured
+                .strip_prefix(GUEST_ROOT)
+                .filter(|r| r.is_empty() || r.starts_with('/'))
+                .ok_or_else(|| refuse("a native build reaches only its own /data directory"))?;
+            let rest = std::path::Path::new(rest.trim_start_matches('/'));
+            if !rest.components().all(|c| matches!(c, Component::Normal(_))) {
+                return Err(refuse("only plain names below /data are allowed"));
+            }
+            let root = root().ok_or_else(|| refuse("the host granted this plugin no directory"))?;
+            Ok(root.join(rest))
+        }
     }
 }
 
@@ -857,6 +892,45 @@ mod tests {
         fn clock_now(&self) -> Timestamp {
             self.0
         }
+    }
+
+    /// The server's host of a loaded native plugin, as far as files go.
+    struct Confining(Option<&'static str>);
+    impl HostCapabilities for Confining {
+        fn files_root(&self) -> Option<String> {
+            self.0.map(str::to_owned)
+        }
+        fn confines_files(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn native_builds_reach_only_their_own_directory() {
+        use std::path::PathBuf;
+        let granted = Arc::new(Confining(Some("/srv/files/t1/p")));
+        with_native_host(granted, || {
+            assert_eq!(
+                files::resolve("/data"),
+                Ok(PathBuf::from("/srv/files/t1/p"))
+            );
+            assert_eq!(
+                files::resolve("/data/audit/2026"),
+                Ok(PathBuf::from("/srv/files/t1/p/audit/2026"))
+            );
+            for escape in ["/data/../t2/p", "/data/./x", "/etc", "/data2", "data", "/"] {
+                let e = files::resolve(escape).unwrap_err();
+                assert_eq!(e.code(), "directory_outside_data", "{escape}");
+            }
+        });
+        with_native_host(Arc::new(Confining(None)), || {
+            assert!(files::resolve("/data").is_err(), "no grant, no directory");
+        });
+        // Test hosts (and none) leave the plugin's own tests their paths.
+        assert_eq!(files::resolve("/tmp/x"), Ok(PathBuf::from("/tmp/x")));
+        with_native_host(Arc::new(FixedClock(0)), || {
+            assert_eq!(files::resolve("/tmp/x"), Ok(PathBuf::from("/tmp/x")));
+        });
     }
 
     #[test]

@@ -129,4 +129,8 @@ impl HostCapabilities for AbiHost {
     fn files_root(&self) -> Option<String> {
         self.call(c::FILES_ROOT, &())
     }
+
+    fn confines_files(&self) -> bool {
+        true
+    }
 }

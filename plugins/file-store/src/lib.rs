@@ -162,7 +162,7 @@ impl Plugin for FileStore {
             ));
         }
         Ok(FileStore {
-            directory: vaultaris_plugin_sdk::host::files::resolve(&config.directory),
+            directory: vaultaris_plugin_sdk::host::files::resolve(&config.directory)?,
             fsync: config.fsync,
             lock_wait: Duration::from_millis(config.lock_wait_ms),
             lock_stale: Duration::from_millis(config.lock_stale_ms.max(100)),

@@ -106,7 +106,7 @@ impl Plugin for JsonlAuditSink {
             ));
         }
         Ok(JsonlAuditSink {
-            directory: vaultaris_plugin_sdk::host::files::resolve(&config.directory),
+            directory: vaultaris_plugin_sdk::host::files::resolve(&config.directory)?,
             prefix: config.file_prefix,
             rotate: config.rotate,
             fsync: config.fsync,
