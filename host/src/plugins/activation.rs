@@ -11,7 +11,7 @@
 //!   its memory may be in any state.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ use super::error::PluginCallError;
 use super::limits::Limits;
 use super::loaded::{LoadedPlugin, PluginCode};
 use super::manifest::{Category, FailureMode};
-use super::native::instance::NativeFailure;
+use super::native::instance::{NativeFailure, RunningCalls};
 use super::native::{NativeInstance, NativeLibrary};
 use super::state::{ActivationContext, PluginState};
 
@@ -129,7 +129,7 @@ pub struct Activation {
     /// (or why it could not be).
     native_library: Option<Result<Arc<NativeLibrary>, String>>,
     /// Native plugins: calls running now, overrunning ones included.
-    native_running: Arc<AtomicUsize>,
+    native_running: Option<RunningCalls>,
     /// Native plugins: where calls run.
     native_mode: super::native::NativeCallMode,
     /// How many warm instances to keep.
@@ -193,7 +193,7 @@ impl Activation {
             memory_bytes,
             pool: Mutex::new(Vec::new()),
             native_library: None,
-            native_running: Arc::new(AtomicUsize::new(0)),
+            native_running: None,
             native_mode: Default::default(),
             warm_max,
             slots: Semaphore::new(MAX_CONCURRENT_CALLS),
@@ -210,9 +210,11 @@ impl Activation {
         mut self,
         library: Result<Arc<NativeLibrary>, String>,
         mode: super::native::NativeCallMode,
+        running: RunningCalls,
     ) -> Self {
         self.native_library = Some(library);
         self.native_mode = mode;
+        self.native_running = Some(running);
         self
     }
 
@@ -270,7 +272,10 @@ impl Activation {
                 return Ok(PluginInstance::Native(NativeInstance::new(
                     library,
                     state,
-                    self.native_running.clone(),
+                    self.native_running.clone().unwrap_or_else(|| RunningCalls {
+                        own: Default::default(),
+                        all: Default::default(),
+                    }),
                     self.native_mode,
                 )));
             }

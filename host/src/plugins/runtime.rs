@@ -129,6 +129,11 @@ pub struct PluginRuntime {
     plugins: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
     /// Open native libraries, shared by every activation of a library.
     native_libraries: super::native::NativeLibraryCache,
+    /// Native calls running, per (tenant, plugin) across activation
+    /// rebuilds.
+    native_running: std::sync::Mutex<HashMap<(Uuid, String), Arc<std::sync::atomic::AtomicUsize>>>,
+    /// Native calls running on the blocking pool, all tenants.
+    native_running_all: Arc<std::sync::atomic::AtomicUsize>,
     tenants: RwLock<HashMap<Uuid, Arc<TenantPlugins>>>,
     failures: tokio::sync::mpsc::Sender<PluginFailure>,
     me: std::sync::Weak<PluginRuntime>,
@@ -177,6 +182,8 @@ impl PluginRuntime {
             outbound,
             plugins: RwLock::default(),
             native_libraries: Default::default(),
+            native_running: Default::default(),
+            native_running_all: Default::default(),
             tenants: RwLock::default(),
             failures: tx,
             me: me.clone(),
@@ -430,7 +437,20 @@ impl PluginRuntime {
             ),
         );
         match native {
-            Some(library) => activation.with_native_library(library, self.settings.native_calls),
+            Some(library) => {
+                let own = self
+                    .native_running
+                    .lock()
+                    .expect("native running lock")
+                    .entry((tenant_id, activation.context.plugin_id.clone()))
+                    .or_default()
+                    .clone();
+                let running = super::native::instance::RunningCalls {
+                    own,
+                    all: self.native_running_all.clone(),
+                };
+                activation.with_native_library(library, self.settings.native_calls, running)
+            }
             None => activation,
         }
     }

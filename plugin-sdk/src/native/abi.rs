@@ -23,6 +23,8 @@ pub const ENTRY_SYMBOL: &str = "vaultaris_plugin_abi_v1";
 pub struct NativeManifest {
     /// [`ABI_VERSION`] of the SDK the library was built with.
     pub abi_version: u32,
+    /// Build properties the host checks: [`FLAG_PANIC_UNWIND`].
+    pub flags: u32,
     /// The categories exported: bit `i` is `Category::ALL[i]`.
     pub categories: u32,
     /// The plugin id (the crate name without a `vaultaris-plugin-` prefix).
@@ -34,6 +36,12 @@ pub struct NativeManifest {
     /// The SDK version.
     pub sdk_version: AbiString,
 }
+
+/// [`NativeManifest::flags`]: the library was built with `panic =
+/// "unwind"`, so the glue can catch a plugin's panic (with `panic =
+/// "abort"` every panic would end the server's process; the host refuses
+/// such a library).
+pub const FLAG_PANIC_UNWIND: u32 = 1;
 
 /// The outcome of one call: the encoded result, or why the call produced
 /// none (a panic, an unknown function, undecodable arguments).

@@ -96,6 +96,11 @@ impl FactoryAbi for Factory {
     extern "C" fn manifest(&self) -> NativeManifest {
         NativeManifest {
             abi_version: ABI_VERSION,
+            flags: if cfg!(panic = "unwind") {
+                super::abi::FLAG_PANIC_UNWIND
+            } else {
+                0
+            },
             categories: self.categories,
             id: self.id.into(),
             version: self.version.into(),
@@ -145,13 +150,13 @@ impl InstanceAbi for Instance {
         // Security decision: nothing unwinds into the host. A panic becomes
         // an error the host treats like a WebAssembly trap (the instance is
         // discarded, the failure policy applies).
-        IN_CALL.with(|c| c.set(true));
+        let outer = IN_CALL.with(|c| c.replace(true));
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             crate::host::with_native_host(host, || {
                 crate::runtime::with_native_slot(slot, || dispatch(function, &input))
             })
         }));
-        IN_CALL.with(|c| c.set(false));
+        IN_CALL.with(|c| c.set(outer));
         match outcome {
             Ok(Some(Ok(bytes))) => stabby::result::Result::Ok(AbiVec::from(bytes.as_slice())),
             Ok(Some(Err(e))) => stabby::result::Result::Err(AbiString::from(e.as_str())),

@@ -5,9 +5,12 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use std::time::Instant;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use vaultaris_plugin_sdk::native::abi::{InstanceAbiDynMut, InstanceHandle};
+use vaultaris_plugin_sdk::native::functions as native_fn;
 use vaultaris_plugin_sdk::native::wire::{decode, encode};
 
 use super::capabilities::NativeHost;
@@ -15,10 +18,26 @@ use super::library::NativeLibrary;
 use crate::plugins::bindings::v0_1_0::caps::vaultaris::plugin::types::PluginError;
 use crate::plugins::state::PluginState;
 
-/// Calls of one activation that overran their deadline and still hold a
-/// thread; past this many, further calls are refused as `busy` until some
-/// return.
+/// Calls of one (tenant, plugin) that overran their deadline and still
+/// hold a thread; past this many, further calls are refused as `busy`
+/// until some return.
 pub const MAX_RUNAWAY_CALLS: usize = 4;
+
+/// Native calls on the blocking pool at once, across all tenants: well
+/// below Tokio's 512 blocking threads, so overrunning plugins can never
+/// starve what else needs one (file I/O, name lookups, compilations).
+pub const MAX_POOLED_CALLS: usize = 256;
+
+/// Calls running now: of one (tenant, plugin) — kept across its
+/// activation's rebuilds, so reconfiguring does not reset the budget —
+/// and of the whole process.
+#[derive(Clone, Debug)]
+pub struct RunningCalls {
+    /// Of this (tenant, plugin).
+    pub own: Arc<AtomicUsize>,
+    /// Of every native plugin.
+    pub all: Arc<AtomicUsize>,
+}
 
 /// Why a native call produced no usable result (carried in the
 /// `wasmtime::Error` the hook closures return, classified by the
@@ -66,8 +85,8 @@ pub struct NativeInstance {
     pub state: Arc<Mutex<PluginState>>,
     /// The output limit of the call in progress, in encoded bytes.
     pub max_output_bytes: usize,
-    /// Calls of the activation still running (shared by its instances).
-    running: Arc<AtomicUsize>,
+    /// Calls still running (of its (tenant, plugin), and of all).
+    running: RunningCalls,
     /// Whether calls run inline on the caller's worker thread.
     inline: bool,
 }
@@ -77,7 +96,7 @@ impl NativeInstance {
     pub fn new(
         library: Arc<NativeLibrary>,
         state: PluginState,
-        running: Arc<AtomicUsize>,
+        running: RunningCalls,
         mode: super::NativeCallMode,
     ) -> Self {
         let runtime = tokio::runtime::Handle::current();
@@ -117,40 +136,72 @@ impl NativeInstance {
         A: Serialize + ?Sized,
         R: DeserializeOwned + Send + 'static,
     {
-        let running = self.running.load(Ordering::Relaxed);
-        if running >= MAX_RUNAWAY_CALLS + super::super::activation::MAX_CONCURRENT_CALLS {
-            return Err(wasmtime::Error::new(NativeFailure::Runaway(running)));
-        }
         let input = encode(args);
         let limit = self.max_output_bytes;
+        let deadline = self
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .deadline;
+        // Encrypt and decrypt carry plaintext: their buffers are wiped.
+        let secret = matches!(
+            function,
+            native_fn::ENCRYPTION_PROVIDER_ENCRYPT | native_fn::ENCRYPTION_PROVIDER_DECRYPT
+        );
         if self.inline {
-            let deadline = self
-                .state
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .deadline;
             let outcome = {
                 let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-                finish(live.handle.call(function, input.as_slice().into()), limit)
+                finish(
+                    live.handle.call(function, input.as_slice().into()),
+                    limit,
+                    secret,
+                )
             };
-            if std::time::Instant::now() > deadline {
+            wipe(input, secret);
+            // The same slack as the pool path's timeout (see invoke).
+            if Instant::now() > deadline + DEADLINE_SLACK {
                 return Err(wasmtime::Error::new(NativeFailure::Late));
             }
             return outcome.map_err(wasmtime::Error::new);
         }
+        let own = self.running.own.load(Ordering::Relaxed);
+        if own >= MAX_RUNAWAY_CALLS + super::super::activation::MAX_CONCURRENT_CALLS {
+            return Err(wasmtime::Error::new(NativeFailure::Runaway(own)));
+        }
+        let all = self.running.all.load(Ordering::Relaxed);
+        if all >= MAX_POOLED_CALLS {
+            return Err(wasmtime::Error::new(NativeFailure::Runaway(all)));
+        }
         let live = self.live.clone();
-        let counter = self.running.clone();
-        counter.fetch_add(1, Ordering::Relaxed);
+        let running = self.running.clone();
+        running.own.fetch_add(1, Ordering::Relaxed);
+        running.all.fetch_add(1, Ordering::Relaxed);
         let task = tokio::task::spawn_blocking(move || {
-            struct Done(Arc<AtomicUsize>);
+            struct Done(RunningCalls);
             impl Drop for Done {
                 fn drop(&mut self) {
-                    self.0.fetch_sub(1, Ordering::Relaxed);
+                    self.0.own.fetch_sub(1, Ordering::Relaxed);
+                    self.0.all.fetch_sub(1, Ordering::Relaxed);
                 }
             }
-            let _done = Done(counter);
-            let mut live = live.lock().unwrap_or_else(|e| e.into_inner());
-            finish(live.handle.call(function, input.as_slice().into()), limit)
+            let _done = Done(running);
+            // A call still queued when its caller gave up never runs: its
+            // side effects (a write, a delivery) must not land after the
+            // host reported the call failed.
+            if Instant::now() > deadline + DEADLINE_SLACK {
+                wipe(input, secret);
+                return Err(NativeFailure::Late);
+            }
+            let outcome = {
+                let mut live = live.lock().unwrap_or_else(|e| e.into_inner());
+                finish(
+                    live.handle.call(function, input.as_slice().into()),
+                    limit,
+                    secret,
+                )
+            };
+            wipe(input, secret);
+            outcome
         });
         match task.await {
             Ok(Ok(r)) => Ok(r),
@@ -162,21 +213,39 @@ impl NativeInstance {
     }
 }
 
-/// Checks the size of a call's encoded result and decodes it.
+/// Past its deadline, a call's result is refused with this much slack:
+/// the same the WebAssembly path's outer timeout gives capability calls.
+pub const DEADLINE_SLACK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Checks the size of a call's encoded result and decodes it (wiping the
+/// encoded bytes of a `secret` call).
 fn finish<R: DeserializeOwned>(
     outcome: vaultaris_plugin_sdk::native::abi::CallOutcome,
     limit: usize,
+    secret: bool,
 ) -> Result<Result<R, PluginError>, NativeFailure> {
     match outcome.match_owned(Ok, Err) {
-        Ok(bytes) => {
-            if bytes.len() > limit {
-                return Err(NativeFailure::OutputTooLarge {
+        Ok(mut bytes) => {
+            let result = if bytes.len() > limit {
+                Err(NativeFailure::OutputTooLarge {
                     size: bytes.len(),
                     limit,
-                });
+                })
+            } else {
+                decode::<Result<R, PluginError>>(&bytes).map_err(NativeFailure::Malformed)
+            };
+            if secret {
+                zeroize::Zeroize::zeroize(bytes.as_slice_mut());
             }
-            decode::<Result<R, PluginError>>(&bytes).map_err(NativeFailure::Malformed)
+            result
         }
         Err(why) => Err(NativeFailure::Trap(why.as_str().to_owned())),
+    }
+}
+
+/// Wipes an encoded argument buffer that held plaintext.
+fn wipe(mut input: Vec<u8>, secret: bool) {
+    if secret {
+        zeroize::Zeroize::zeroize(&mut input);
     }
 }

@@ -11,7 +11,8 @@ use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 use stabby::libloading::StabbyLibrary;
 use vaultaris_plugin_sdk::native::abi::{
-    ABI_VERSION, ENTRY_SYMBOL, EntryFn, FactoryAbiDyn, FactoryHandle, HostHandle, InstanceHandle,
+    ABI_VERSION, ENTRY_SYMBOL, EntryFn, FLAG_PANIC_UNWIND, FactoryAbiDyn, FactoryHandle,
+    HostHandle, InstanceHandle,
 };
 
 use crate::plugins::manifest::{Category, PluginManifest};
@@ -21,6 +22,8 @@ use crate::plugins::manifest::{Category, PluginManifest};
 pub struct LibraryManifest {
     /// ABI version of the SDK it was built with.
     pub abi_version: u32,
+    /// Whether it was built with `panic = "unwind"`.
+    pub panic_unwind: bool,
     /// Plugin id.
     pub id: String,
     /// Plugin version.
@@ -92,6 +95,7 @@ impl NativeLibrary {
             .collect();
         let manifest = LibraryManifest {
             abi_version: m.abi_version,
+            panic_unwind: m.flags & FLAG_PANIC_UNWIND != 0,
             id: m.id.as_str().to_owned(),
             version: m.version.as_str().to_owned(),
             contract: m.contract.as_str().to_owned(),
@@ -115,6 +119,12 @@ impl NativeLibrary {
             bail!(
                 "the library was built for native ABI v{}, this server speaks v{ABI_VERSION}",
                 m.abi_version
+            );
+        }
+        if !m.panic_unwind {
+            bail!(
+                "the library was built with panic = \"abort\": a panic in it would end the \
+                 server; build it with the default panic = \"unwind\""
             );
         }
         if m.contract != manifest.contract {

@@ -10,8 +10,10 @@
 //!   and on cluster sync, with an error saying why.
 //! - The library's layout is verified by stabby's type report before any
 //!   of its functions is called, and its own manifest (ABI version,
-//!   contract, categories and version) must match `manifest.json`; a
-//!   mismatch is an install-time error, never a first-call surprise.
+//!   contract, categories and version) must match `manifest.json`, and it
+//!   must have been built with `panic = "unwind"` (with `abort` any panic
+//!   in it would end the server); a mismatch is an install-time error,
+//!   never a first-call surprise.
 //! - What the operator reviewed is what runs: the library is written to
 //!   the private cache directory under its SHA-256 and re-hashed before
 //!   every `dlopen`.
@@ -19,8 +21,12 @@
 //!   deadline. A call that overruns gets `deadline_exceeded` and its
 //!   instance is discarded; the thread cannot be stopped (native code
 //!   cannot be interrupted), so at most [`instance::MAX_RUNAWAY_CALLS`]
-//!   overrunning calls per activation may hold a thread before further
-//!   calls are refused as `busy`. An operator who trusts the libraries'
+//!   overrunning calls per (tenant, plugin) — counted across
+//!   reconfigurations — and [`instance::MAX_POOLED_CALLS`] native calls in
+//!   all may hold a thread before further calls are refused as `busy`, so
+//!   hanging plugins cannot starve the server's blocking pool. A call still
+//!   queued when its deadline passed never runs (its side effects would
+//!   land after the failure was reported). An operator who trusts the libraries'
 //!   latency may run calls inline on the request's worker
 //!   ([`NativeCallMode::Inline`]): no thread hand-off (the fastest path),
 //!   but the deadline is then checked when the call returns, and a call
@@ -30,7 +36,9 @@
 //!   unwinds across the boundary.
 //! - Memory and fuel limits do not apply (there is no sandbox to meter);
 //!   input and output sizes, deadlines, per-call capability budgets and
-//!   the key-value quota do.
+//!   the key-value quota do. A tenant-configured directory is confined to
+//!   the activation's own by the SDK (`host::files::resolve`).
+//! - Encrypt and decrypt buffers (plaintext) are wiped after the call.
 
 pub mod capabilities;
 pub mod instance;
