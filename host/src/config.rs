@@ -88,6 +88,11 @@ pub struct PluginConfig {
     /// never returns) or `inline` (the request's worker thread: no hand-off,
     /// the deadline checked when the call returns).
     pub native_calls: crate::plugins::native::NativeCallMode,
+    /// `PLUGIN_NATIVE_SHA256`: comma-separated SHA-256s (hex) of the only
+    /// native libraries the server accepts (default: any, once
+    /// `PLUGIN_ALLOW_NATIVE` is set), so an administrator account alone
+    /// cannot bring new native code.
+    pub native_allowed_sha256: Vec<String>,
     /// `PLUGIN_WARM_INSTANCES` (default 2): warm instances kept per activation.
     pub warm_instances: usize,
     /// `PLUGIN_MAX_FUEL` (default 1e9): maximum fuel per call.
@@ -233,6 +238,14 @@ impl Config {
                 http_allow_private_networks: flag("PLUGIN_HTTP_ALLOW_PRIVATE_NETWORKS", false)?,
                 allow_native: flag("PLUGIN_ALLOW_NATIVE", false)?,
                 native_calls: parse("PLUGIN_NATIVE_CALLS", Default::default())?,
+                native_allowed_sha256: var("PLUGIN_NATIVE_SHA256")
+                    .map(|v| {
+                        v.split(',')
+                            .map(|s| s.trim().to_ascii_lowercase())
+                            .filter(|s| !s.is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 warm_instances: parse("PLUGIN_WARM_INSTANCES", 2usize)?,
                 max_fuel: positive(
                     "PLUGIN_MAX_FUEL",

@@ -55,6 +55,7 @@ impl Ctx {
             cache_dir: p.cache_dir.clone(),
             allow_native: p.allow_native,
             native_calls: p.native_calls,
+            native_allowed_sha256: p.native_allowed_sha256.clone(),
         };
         let plugins = PluginRuntime::new(
             settings,

@@ -44,6 +44,20 @@ async fn native_plugins_need_the_operators_opt_in() {
 }
 
 #[tokio::test]
+async fn an_operator_allow_list_admits_only_the_libraries_it_names() {
+    let good = native_plugin("tenant-claims");
+    let other = native_plugin("noop-customizer");
+    let sha = good.manifest["sha256"].as_str().unwrap().to_string();
+    let (s, admin) = Build::Native
+        .server_with_admin(&[("PLUGIN_NATIVE_SHA256", &sha.to_uppercase())])
+        .await;
+    let (st, v) = upload(&s, &admin, &other).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(field_error(&v).contains("PLUGIN_NATIVE_SHA256"), "{v}");
+    install(&s, &admin, &good).await;
+}
+
+#[tokio::test]
 async fn a_library_that_does_not_match_its_manifest_is_refused_at_install() {
     let (s, admin) = Build::Native.server_with_admin(&[]).await;
     let good = native_plugin("tenant-claims");

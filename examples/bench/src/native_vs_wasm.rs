@@ -227,6 +227,7 @@ fn runtime(work: &Path, kind: Kind) -> Result<Arc<PluginRuntime>> {
             } else {
                 NativeCallMode::Pool
             },
+            native_allowed_sha256: Vec::new(),
         },
         Arc::new(MemoryKv::default()),
     )

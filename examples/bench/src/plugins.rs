@@ -141,6 +141,7 @@ fn runtime(cache: &Path, warm: usize) -> Result<Arc<PluginRuntime>> {
             cache_dir: cache.to_path_buf(),
             allow_native: false,
             native_calls: Default::default(),
+            native_allowed_sha256: Vec::new(),
         },
         Arc::new(vaultaris::plugins::kv::MemoryKv::default()),
     )

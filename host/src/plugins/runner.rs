@@ -181,6 +181,7 @@ pub async fn run(
         // The author's own library on the author's own machine.
         allow_native: true,
         native_calls: Default::default(),
+        native_allowed_sha256: Vec::new(),
     };
     let rt = PluginRuntime::new(settings, Arc::new(super::kv::MemoryKv::default()))?;
     let sha = super::super::extensions::install::sha256_hex(&component);

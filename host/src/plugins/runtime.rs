@@ -51,6 +51,10 @@ pub struct RuntimeSettings {
     pub allow_native: bool,
     /// Where native plugin calls run (`PLUGIN_NATIVE_CALLS`).
     pub native_calls: super::native::NativeCallMode,
+    /// SHA-256s (hex, lower case) of the only native libraries accepted
+    /// (`PLUGIN_NATIVE_SHA256`); empty accepts any once native plugins
+    /// are allowed.
+    pub native_allowed_sha256: Vec<String>,
 }
 
 /// A desired activation, configuration decrypted.
@@ -222,6 +226,12 @@ impl PluginRuntime {
             if manifest.kind == super::manifest::PluginKind::Native {
                 if !me.settings.allow_native {
                     anyhow::bail!("{NATIVE_REFUSED}");
+                }
+                let allowed = &me.settings.native_allowed_sha256;
+                if !allowed.is_empty() && !allowed.iter().any(|a| a.eq_ignore_ascii_case(&sha256)) {
+                    anyhow::bail!(
+                        "native library {sha256} is not in the operator's PLUGIN_NATIVE_SHA256 list"
+                    );
                 }
                 return LoadedPlugin::load_native(
                     &me.native_libraries,
