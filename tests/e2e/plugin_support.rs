@@ -58,6 +58,33 @@ fn rust_plugins() -> Vec<(String, String)> {
     out
 }
 
+/// Builds every Rust plugin in release into `target/plugins`, for `target`
+/// (`None`: the host's own, the native build); returns the output folder.
+fn cargo_build_plugins(target: Option<&str>) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let plugin_target = target_dir().join("plugins");
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root())
+        .args(["build", "--release"]);
+    if let Some(t) = target {
+        cmd.args(["--target", t]);
+    }
+    cmd.arg("--target-dir").arg(&plugin_target);
+    for (_, package) in rust_plugins() {
+        cmd.args(["-p", &package]);
+    }
+    let status = cmd.status().expect("run cargo to build the plugins");
+    assert!(
+        status.success(),
+        "building the Rust plugins for {} failed",
+        target.unwrap_or("the host")
+    );
+    match target {
+        Some(t) => plugin_target.join(t).join("release"),
+        None => plugin_target.join("release"),
+    }
+}
+
 /// Builds every Rust plugin once; returns the directory of the `.wasm` files.
 pub fn build_rust_plugins() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
@@ -75,27 +102,7 @@ pub fn build_rust_plugins() -> &'static PathBuf {
                 .is_ok_and(|s| s.success());
             assert!(ok, "rustup target add wasm32-wasip2 failed");
         }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let plugin_target = target_dir().join("plugins");
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(workspace_root())
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--target-dir",
-            ])
-            .arg(&plugin_target);
-        for (_, package) in rust_plugins() {
-            cmd.args(["-p", &package]);
-        }
-        let status = cmd.status().expect("run cargo to build the plugins");
-        assert!(
-            status.success(),
-            "building the Rust plugins failed (is the wasm32-wasip2 target installed?)"
-        );
-        plugin_target.join("wasm32-wasip2").join("release")
+        cargo_build_plugins(Some("wasm32-wasip2"))
     })
 }
 
@@ -103,20 +110,7 @@ pub fn build_rust_plugins() -> &'static PathBuf {
 /// dylib build of the same sources); returns the directory of the `.so`s.
 pub fn build_native_plugins() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let plugin_target = target_dir().join("plugins");
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(workspace_root())
-            .args(["build", "--release", "--target-dir"])
-            .arg(&plugin_target);
-        for (_, package) in rust_plugins() {
-            cmd.args(["-p", &package]);
-        }
-        let status = cmd.status().expect("run cargo to build the native plugins");
-        assert!(status.success(), "building the native plugins failed");
-        plugin_target.join("release")
-    })
+    BUILT.get_or_init(|| cargo_build_plugins(None))
 }
 
 /// The native (dylib) build of the Rust plugin in `plugins/<dir>`, with

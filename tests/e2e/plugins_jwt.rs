@@ -240,20 +240,10 @@ async fn noop_customizer_changes_nothing(build: Build) {
     install(&s, &admin, &build.plugin("noop-customizer")).await;
     let t = tenant(&s, &admin, "noop").await;
     let token = || async {
-        let (st, v) = s
-            .form(
-                &format!("/t/{}", t.slug),
-                &[
-                    ("grant_type", "password"),
-                    ("client_id", "admin-cli"),
-                    ("username", &t.email),
-                    ("password", PASSWORD),
-                ],
-                None,
-            )
+        let token = s
+            .password_token(&format!("/t/{}", t.slug), "admin-cli", &t.email, PASSWORD)
             .await;
-        assert_eq!(st, StatusCode::OK, "{v}");
-        let c = claims(v["access_token"].as_str().unwrap());
+        let c = claims(&token);
         let mut keys: Vec<String> = c.as_object().unwrap().keys().cloned().collect();
         keys.sort();
         (keys, c["scope"].clone(), c["aud"].clone())

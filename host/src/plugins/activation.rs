@@ -493,6 +493,7 @@ impl Activation {
                     .begin_call(deadline, deadline_ms, request_id);
                 // The encoding adds a few bytes per string and list to what
                 // the output limit counts; the exact check follows decoding.
+                n.deadline = deadline;
                 n.max_output_bytes = limits
                     .max_output_bytes()
                     .saturating_mul(2)

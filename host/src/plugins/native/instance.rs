@@ -85,6 +85,8 @@ pub struct NativeInstance {
     pub state: Arc<Mutex<PluginState>>,
     /// The output limit of the call in progress, in encoded bytes.
     pub max_output_bytes: usize,
+    /// The deadline of the call in progress.
+    pub deadline: Instant,
     /// Calls still running (of its (tenant, plugin), and of all).
     running: RunningCalls,
     /// Whether calls run inline on the caller's worker thread.
@@ -117,6 +119,7 @@ impl NativeInstance {
             })),
             state,
             max_output_bytes: usize::MAX,
+            deadline: Instant::now(),
             running,
             inline,
         }
@@ -138,11 +141,7 @@ impl NativeInstance {
     {
         let input = encode(args);
         let limit = self.max_output_bytes;
-        let deadline = self
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .deadline;
+        let deadline = self.deadline;
         // Encrypt and decrypt carry plaintext: their buffers are wiped.
         let secret = matches!(
             function,
